@@ -1,0 +1,1 @@
+"""Confidence measures and per-exit threshold tuning."""
