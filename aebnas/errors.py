@@ -16,7 +16,9 @@ class UserError(Exception):
     """
 
 
-def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+def run_cli(
+    main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None
+) -> int:
     """Run a CLI ``main`` and map :class:`UserError` to a one-line message and exit status 2.
 
     Args:

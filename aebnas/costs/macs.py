@@ -2,11 +2,13 @@
 
 What is counted (one multiply-accumulate = 1 MAC, reported in millions, MMACs):
 
-- fvcore's defaults: convolutions, linear layers/matmuls, batch-norm (eval mode: 2 per element,
-  as fvcore counts it), adaptive average pooling (1 per input element), bilinear/nearest upsampling;
-- added here: bicubic resize (16 per output element: a 4x4 tap window) and 2x2 max/avg pooling
-  (1 per input element).
+- fvcore's defaults: convolutions, linear layers and matmuls, batch-norm (eval mode: 2 per
+  element, as fvcore counts it), adaptive average pooling (1 per input element);
+- the exit branches' bicubic resize, which runs as two matmuls (counted as matmuls);
+- added here: 2x2 max/avg pooling (1 per input element).
 
+Convolutions are counted as they run: kernel taps that can only see zero padding (a 7x7
+depthwise kernel on a 1x1 map) are trimmed (:mod:`aebnas.models.trimmed`), so they are not counted.
 Not counted: activations (ReLU, h-swish, h-sigmoid), the squeeze-excite scaling multiply and the
 residual additions (elementwise ops that fvcore ignores by default).
 
@@ -17,6 +19,7 @@ of the whole path traced end to end.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -25,9 +28,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from fvcore.nn import FlopCountAnalysis
-from fvcore.nn.jit_handles import get_shape
 from torch import nn
+
+with warnings.catch_warnings():  # fvcore's import scripts a function with the deprecated jit API
+    warnings.simplefilter("ignore", FutureWarning)
+    from fvcore.nn import FlopCountAnalysis
+    from fvcore.nn.jit_handles import get_shape
 
 from aebnas.models.backbone import FinalHead, build_stage, build_stem, stage_in_channels
 from aebnas.models.branches import BranchStage, branch_classifier
@@ -35,16 +41,11 @@ from aebnas.space.architecture import Architecture, Block, BranchModule, Exit
 from aebnas.space.spaces import BackboneSpec, SearchSpace
 
 
-def _bicubic_handle(inputs: list[Any], outputs: list[Any]) -> int:
-    return 16 * prod(get_shape(outputs[0]))
-
-
 def _pool_handle(inputs: list[Any], outputs: list[Any]) -> int:
     return prod(get_shape(inputs[0]))
 
 
 EXTRA_HANDLES = {
-    "aten::upsample_bicubic2d": _bicubic_handle,
     "aten::max_pool2d": _pool_handle,
     "aten::avg_pool2d": _pool_handle,
 }
@@ -77,7 +78,9 @@ def stage_input_sizes(spec: BackboneSpec, resolution: int) -> list[int]:
 
 @cache
 def _stem_macs(spec: BackboneSpec, in_channels: int, resolution: int) -> int:
-    return count_macs(build_stem(in_channels, spec), torch.zeros(1, in_channels, resolution, resolution))
+    return count_macs(
+        build_stem(in_channels, spec), torch.zeros(1, in_channels, resolution, resolution)
+    )
 
 
 @cache
@@ -99,7 +102,9 @@ def _stage_macs(spec: BackboneSpec, stage: int, blocks: tuple[Block, ...], size:
 
 @cache
 def _head_macs(spec: BackboneSpec, num_classes: int, size: int) -> int:
-    return count_macs(FinalHead(spec, num_classes), torch.zeros(1, spec.stage_widths[-1], size, size))
+    return count_macs(
+        FinalHead(spec, num_classes), torch.zeros(1, spec.stage_widths[-1], size, size)
+    )
 
 
 @cache
@@ -150,14 +155,17 @@ class ExitCosts:
         """Cost of leaving at each exit: backbone so far + every active branch up to it.
 
         Args:
-            active: Which exits are on, shape ``(K,)`` (the final is always on); all on if None.
+            active: Which exits are on, shape ``(K,)`` or ``(K-1,)`` (the final is always on);
+                all on if None.
                 An inactive exit's branch is not paid by later exits.
 
         Returns:
             MMACs per exit, shape ``(K,)``; entries of inactive exits are what they would cost
             if they were switched on alone.
         """
-        on = np.ones(self.num_exits, dtype=bool) if active is None else np.asarray(active, bool)
+        on = np.ones(self.num_exits, dtype=bool)
+        if active is not None:
+            on[: len(active)] = np.asarray(active, dtype=bool)
         branch = np.asarray(self.branch)
         paid_before = np.concatenate([[0.0], np.cumsum(np.where(on, branch, 0.0))[:-1]])
         return np.asarray(self.backbone) + branch + paid_before
@@ -168,13 +176,17 @@ class ExitCosts:
         return float(self.cumulative()[-1])
 
 
-def exit_costs(arch: Architecture, space: SearchSpace, in_channels: int, num_classes: int) -> ExitCosts:
+def exit_costs(
+    arch: Architecture, space: SearchSpace, in_channels: int, num_classes: int
+) -> ExitCosts:
     """Per-exit MMACs of ``arch`` at its resolution (memoised per block)."""
     return _exit_costs(arch, space, in_channels, num_classes)
 
 
 @cache
-def _exit_costs(arch: Architecture, space: SearchSpace, in_channels: int, num_classes: int) -> ExitCosts:
+def _exit_costs(
+    arch: Architecture, space: SearchSpace, in_channels: int, num_classes: int
+) -> ExitCosts:
     spec = space.backbone
     sizes = stage_input_sizes(spec, arch.resolution)
     backbone_so_far = [_stem_macs(spec, in_channels, arch.resolution)]
@@ -184,7 +196,8 @@ def _exit_costs(arch: Architecture, space: SearchSpace, in_channels: int, num_cl
     positions = (*arch.exit_positions, spec.num_stages)
     backbone = [backbone_so_far[p] for p in positions]
     branch = [
-        _branch_macs(spec.stage_widths[p - 1], exits[p], num_classes, sizes[p]) for p in arch.exit_positions
+        _branch_macs(spec.stage_widths[p - 1], exits[p], num_classes, sizes[p])
+        for p in arch.exit_positions
     ]
     branch.append(_head_macs(spec, num_classes, sizes[-1]))
     return ExitCosts(

@@ -13,10 +13,11 @@ from torch import nn
 from torchvision.models.mobilenetv3 import InvertedResidual, InvertedResidualConfig
 from torchvision.ops.misc import Conv2dNormActivation
 
+from aebnas.models.trimmed import trim_convolutions
 from aebnas.space.architecture import Block
 from aebnas.space.spaces import BackboneSpec
 
-_NORM = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
+_NORM = partial(nn.BatchNorm2d, eps=0.001)  # momentum 0.1: short trainings need fresh running stats
 _ACTIVATION_CODES = {"relu": "RE", "hardswish": "HS"}
 
 
@@ -25,18 +26,19 @@ def build_stem(in_channels: int, spec: BackboneSpec) -> nn.Sequential:
     (N, stem, H/2, W/2)``."""
     c = spec.stem_channels
     first = InvertedResidualConfig(c, 3, c, c, False, "RE", 1, 1, 1.0)
-    return nn.Sequential(
+    stem = nn.Sequential(
         Conv2dNormActivation(
             in_channels, c, kernel_size=3, stride=2, norm_layer=_NORM, activation_layer=nn.Hardswish
         ),
         InvertedResidual(first, _NORM),
     )
+    return trim_convolutions(stem)
 
 
 def build_block(
     in_channels: int, out_channels: int, block: Block, stride: int, activation: str, use_se: bool
 ) -> InvertedResidual:
-    """One MBConv block (torchvision's ``InvertedResidual``)."""
+    """One MBConv block (torchvision's ``InvertedResidual``, dead kernel taps trimmed)."""
     cnf = InvertedResidualConfig(
         in_channels,
         block.kernel,
@@ -48,7 +50,7 @@ def build_block(
         1,
         1.0,
     )
-    return InvertedResidual(cnf, _NORM)
+    return trim_convolutions(InvertedResidual(cnf, _NORM))
 
 
 def stage_in_channels(spec: BackboneSpec, stage: int) -> int:

@@ -8,6 +8,7 @@ global average pooling and a linear classifier.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -41,12 +42,45 @@ POOLS.add("max", lambda: nn.MaxPool2d(2))
 POOLS.add("avg", lambda: nn.AvgPool2d(2))
 
 
+@cache
+def _bicubic_matrix(size_in: int, size_out: int) -> torch.Tensor:
+    """Row ``i`` holds the weights PyTorch's bicubic resize gives output pixel ``i``; ``(out, in)``.
+
+    Read off ``F.interpolate`` itself (resizing the identity), so it matches it exactly, border
+    clamping included.
+    """
+    eye = torch.eye(size_in, dtype=torch.float64).reshape(size_in, 1, size_in, 1)
+    columns = F.interpolate(eye, size=(size_out, 1), mode="bicubic", align_corners=False)
+    return columns[:, 0, :, 0].T.contiguous()
+
+
+class BicubicResize(nn.Module):
+    """Bicubic resize to ``size x size`` as two small matmuls; ``(N, C, H, W) -> (N, C, s, s)``.
+
+    Same numbers as ``F.interpolate(mode="bicubic")``, but its backward is a matmul too, which is
+    ~10x faster on the CPU than PyTorch's bicubic backward kernel at these sizes.
+    """
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = _bicubic_matrix(x.shape[-2], self.size).to(x.dtype).to(x.device)
+        cols = _bicubic_matrix(x.shape[-1], self.size).to(x.dtype).to(x.device)
+        n, c, h, _ = x.shape
+        # Two plain 2-D GEMMs (one big matrix each) instead of many tiny batched ones.
+        x = torch.matmul(x.reshape(-1, x.shape[-1]), cols.T).reshape(n, c, h, self.size)
+        x = torch.matmul(x.transpose(-1, -2).reshape(-1, h), rows.T)
+        return x.reshape(n, c, self.size, self.size).transpose(-1, -2)
+
+
 class BranchStage(nn.Module):
     """One branch module; ``(N, C, H, W) -> (N, C * width, h, w)`` with h, w set by the genes."""
 
     def __init__(self, in_channels: int, gene: BranchModule) -> None:
         super().__init__()
-        self.size = gene.resize
+        self.resize = BicubicResize(gene.resize)
         out_channels = in_channels * gene.width
         self.layer = BRANCH_OPS.get(gene.op)(in_channels, out_channels, gene.kernel)
         self.norm = nn.BatchNorm2d(out_channels)
@@ -55,8 +89,7 @@ class BranchStage(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=(self.size, self.size), mode="bicubic", align_corners=False)
-        return self.pool(self.act(self.norm(self.layer(x))))
+        return self.pool(self.act(self.norm(self.layer(self.resize(x)))))
 
 
 class ExitBranch(nn.Module):

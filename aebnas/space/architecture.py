@@ -110,7 +110,8 @@ class Architecture:
         if len(parts) < 2 or not re.fullmatch(r"r\d+", parts[0]):
             raise UserError(
                 f"malformed architecture string {text!r}: it must start with 'r<resolution>|' "
-                "(e.g. 'r32|k3e4,k5e6|...|x2:r8_conv3_c2_pmax'; see `python -m aebnas.space sample`)"
+                "(e.g. 'r32|k3e4,k5e6|...|x2:r8_conv3_c2_pmax'; "
+                "see `python -m aebnas.space sample`)"
             )
         resolution = int(parts[0][1:])
         stage_parts = [p for p in parts[1:] if not p.startswith("x")]
@@ -131,8 +132,8 @@ def _parse_block(token: str, text: str) -> Block:
     match = _BLOCK_RE.match(token)
     if not match:
         raise UserError(
-            f"malformed block {token!r} in architecture {text!r}: expected 'k<kernel>e<expansion>', "
-            "e.g. 'k3e4'"
+            f"malformed block {token!r} in architecture {text!r}: "
+            "expected 'k<kernel>e<expansion>', e.g. 'k3e4'"
         )
     return Block(kernel=int(match[1]), expand=int(match[2]))
 

@@ -69,7 +69,9 @@ def sample_architectures(space: SearchSpace, n: int, seed: int) -> list[Architec
     return list(seen.values())
 
 
-def _mutate_module(mod: BranchModule, space: SearchSpace, rng: random.Random, p: float) -> BranchModule:
+def _mutate_module(
+    mod: BranchModule, space: SearchSpace, rng: random.Random, p: float
+) -> BranchModule:
     fresh = sample_module(space, rng)
     return BranchModule(
         resize=fresh.resize if rng.random() < p else mod.resize,
@@ -80,7 +82,9 @@ def _mutate_module(mod: BranchModule, space: SearchSpace, rng: random.Random, p:
     )
 
 
-def _mutate_stage(stage: tuple[Block, ...], space: SearchSpace, rng: random.Random, p: float) -> tuple[Block, ...]:
+def _mutate_stage(
+    stage: tuple[Block, ...], space: SearchSpace, rng: random.Random, p: float
+) -> tuple[Block, ...]:
     blocks = list(stage)
     if rng.random() < p:
         depth = _choice(rng, space.backbone.depths)
@@ -96,7 +100,9 @@ def _mutate_exit(ex: Exit, space: SearchSpace, rng: random.Random, p: float) -> 
     return Exit(ex.position, tuple(_mutate_module(m, space, rng, p) for m in modules))
 
 
-def mutate(arch: Architecture, space: SearchSpace, rng: random.Random, p: float = 0.1) -> Architecture:
+def mutate(
+    arch: Architecture, space: SearchSpace, rng: random.Random, p: float = 0.1
+) -> Architecture:
     """Re-draw each gene with probability ``p``; exits are toggled with probability ``p`` too.
 
     The result is valid in ``space`` but may equal ``arch`` (callers deduplicate).
@@ -119,7 +125,9 @@ def mutate(arch: Architecture, space: SearchSpace, rng: random.Random, p: float 
 
 def crossover(a: Architecture, b: Architecture, rng: random.Random) -> Architecture:
     """Uniform crossover at the level of resolution, whole stages and whole exit slots."""
-    stages = tuple(sa if rng.random() < 0.5 else sb for sa, sb in zip(a.stages, b.stages, strict=True))
+    stages = tuple(
+        sa if rng.random() < 0.5 else sb for sa, sb in zip(a.stages, b.stages, strict=True)
+    )
     exits_a = {e.position: e for e in a.exits}
     exits_b = {e.position: e for e in b.exits}
     exits = []
@@ -131,3 +139,50 @@ def crossover(a: Architecture, b: Architecture, rng: random.Random) -> Architect
         exits = list(a.exits)
     resolution = a.resolution if rng.random() < 0.5 else b.resolution
     return Architecture(resolution=resolution, stages=stages, exits=tuple(exits))
+
+
+def _balanced_sequence(values: Sequence[T], n: int, rng: random.Random) -> list[T]:
+    """``n`` draws in which every value appears equally often (+-1), in random order."""
+    sequence = (list(values) * (n // len(values) + 1))[:n]
+    rng.shuffle(sequence)
+    return sequence
+
+
+def sample_stratified(space: SearchSpace, n: int, seed: int) -> list[Architecture]:
+    """``n`` distinct architectures that cover the space's choices evenly (seeded).
+
+    Uniform gene-by-gene sampling leaves rare structures rare (e.g. all four exits on, or
+    3-module branches at a given position). Here the resolution, each stage's depth, the set
+    of active exits (every non-empty subset of positions equally often) and each exit's branch
+    depth follow balanced sequences; the remaining genes (kernels, expansions, layer types,
+    pooling, widths, resizes) are drawn uniformly.
+    """
+    rng = random.Random(seed)
+    positions = space.exit_positions
+    subsets = [
+        tuple(p for bit, p in enumerate(positions) if mask >> bit & 1)
+        for mask in range(1, 2 ** len(positions))
+    ]
+    subsets = [sub for sub in subsets if len(sub) >= space.min_exits]
+    resolutions = _balanced_sequence(space.resolutions, n, rng)
+    depths = [
+        _balanced_sequence(space.backbone.depths, n, rng) for _ in space.backbone.stage_widths
+    ]
+    exit_sets = _balanced_sequence(subsets, n, rng)
+    branch_depths = {p: iter(_balanced_sequence(space.branch.depths, n, rng)) for p in positions}
+    chosen: dict[str, Architecture] = {}
+    for i in range(n):
+        exits_depth = {p: next(branch_depths[p]) for p in exit_sets[i]}
+        while True:
+            arch = Architecture(
+                resolution=resolutions[i],
+                stages=tuple(tuple(sample_block(space, rng) for _ in range(d[i])) for d in depths),
+                exits=tuple(
+                    Exit(p, tuple(sample_module(space, rng) for _ in range(depth)))
+                    for p, depth in exits_depth.items()
+                ),
+            )
+            if arch.canonical not in chosen:
+                chosen[arch.canonical] = arch
+                break
+    return list(chosen.values())

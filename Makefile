@@ -1,0 +1,48 @@
+# aebnas: `make test` sets everything up (virtual env, PyTorch, Fashion-MNIST) and runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FMNIST_DEB := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+# make surrogate-data variables
+DATASET ?= fashion-mnist
+SPACE ?= aebnas-plus
+N ?= 300
+SEED ?= 0
+CONFIG ?= configs/fashion-mnist.yaml
+WORKERS ?= 2
+
+.PHONY: setup data test lint surrogate-data search clean
+
+setup: $(VENV)/.installed data
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist package (offline); elsewhere
+# torchvision's download is the fallback (see aebnas/data/sources.py).
+data:
+	@if [ ! -f $(FMNIST_DEB) ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian package dataset-fashion-mnist"; \
+		(apt-get update -qq || true) && apt-get install -y -qq dataset-fashion-mnist >/dev/null; \
+	fi
+
+lint: setup
+	$(BIN)/ruff check aebnas tests benchmarks
+
+test: setup lint
+	$(BIN)/pytest -q
+
+surrogate-data: setup
+	$(BIN)/python -m aebnas.surrogate_data --config $(CONFIG) --dataset $(DATASET) \
+		--space $(SPACE) -n $(N) --seed $(SEED) --workers $(WORKERS)
+
+search: setup
+	$(BIN)/python -m aebnas.bo_search --config configs/fashion-mnist.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

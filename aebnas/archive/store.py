@@ -1,0 +1,161 @@
+"""A crash-safe, resumable JSON Lines archive of evaluated candidates.
+
+Layout (format ``aebnas.archive`` version 1): the first line is a header object
+``{"format": "aebnas.archive", "version": 1, "meta": {...}}``; every further line is one record
+(an evaluation result, see :mod:`aebnas.evaluate`). Records are appended one line at a time,
+flushed and fsync'ed, so a kill (``kill -9`` included) loses at most the line being written.
+On opening, a torn last line (no newline or not JSON) is reported in one warning line, moved to
+``<archive>.torn`` and cut off; a corrupt line elsewhere is an error, never silently skipped.
+A lock file keeps two writers off one archive.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from aebnas.errors import UserError
+
+ARCHIVE_FORMAT = "aebnas.archive"
+ARCHIVE_VERSION = 1
+
+
+def record_key(record: dict[str, Any]) -> str:
+    """What makes a record unique: architecture hash, seed and fidelity name."""
+    return f"{record['hash']}:{record['seed']}:{record.get('fidelity_name', '')}"
+
+
+def _parse_lines(path: Path, data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """Parsed objects and the byte length of the intact prefix."""
+    objects: list[dict[str, Any]] = []
+    offset = 0
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines[:-1], start=1):
+        try:
+            objects.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines) - 1 and not lines[-1]:
+                return objects, offset  # the last complete line is torn (e.g. NUL-filled)
+            raise UserError(
+                f"archive {path} line {number} is not valid JSON; restore the file from a backup "
+                "or delete that line"
+            ) from None
+        offset += len(line) + 1
+    return objects, offset
+
+
+def read_archive(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read an archive without modifying it: ``(header meta, records)``; torn tail ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"archive {path} does not exist; create it with `make surrogate-data`")
+    objects, intact = _parse_lines(path, path.read_bytes())
+    if intact < path.stat().st_size:
+        print(f"warning: {path}: ignoring a torn last line", file=sys.stderr)
+    if not objects or objects[0].get("format") != ARCHIVE_FORMAT:
+        raise UserError(f"{path} is not an aebnas archive (no '{ARCHIVE_FORMAT}' header line)")
+    if objects[0].get("version") != ARCHIVE_VERSION:
+        raise UserError(
+            f"archive {path} has version {objects[0].get('version')}; this aebnas reads "
+            f"version {ARCHIVE_VERSION}"
+        )
+    return objects[0].get("meta", {}), objects[1:]
+
+
+class Archive:
+    """An append-only archive open for writing (use as a context manager).
+
+    Args:
+        path: The ``.jsonl`` file (created with ``meta`` in its header if missing).
+        meta: What the archive holds (dataset, space, fidelity, ...). When the file exists,
+            these keys must match its header, else :class:`UserError` (no mixing of runs).
+    """
+
+    def __init__(self, path: str | Path, meta: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.meta = meta
+        self.records: list[dict[str, Any]] = []
+        self._lock_file: Any = None
+
+    def __enter__(self) -> Archive:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        if self.path.exists() and self.path.stat().st_size > 0:
+            self._repair_tail()
+            meta, self.records = read_archive(self.path)
+            self._check_meta(meta)
+        else:
+            header = {"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION, "meta": self.meta}
+            self._append_line(header)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _lock(self) -> None:
+        self._lock_file = open(self.path.with_suffix(self.path.suffix + ".lock"), "w")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"archive {self.path} is in use by another aebnas process; wait for it or "
+                "write to another --out"
+            ) from None
+
+    def _repair_tail(self) -> None:
+        data = self.path.read_bytes()
+        _, intact = _parse_lines(self.path, data)
+        if intact == len(data):
+            return
+        torn = self.path.with_suffix(self.path.suffix + ".torn")
+        with open(torn, "ab") as f:
+            f.write(data[intact:] + b"\n")
+        print(
+            f"warning: {self.path}: torn last line ({len(data) - intact} bytes, an interrupted "
+            f"write) moved to {torn}; resuming after the last complete record",
+            file=sys.stderr,
+        )
+        with open(self.path, "r+b") as f:
+            f.truncate(intact)
+            os.fsync(f.fileno())
+
+    def _check_meta(self, meta: dict[str, Any]) -> None:
+        for key, value in self.meta.items():
+            if key in meta and meta[key] != value:
+                raise UserError(
+                    f"archive {self.path} holds {key}={meta[key]!r}, this run has {value!r}; "
+                    "use another --out or the same settings"
+                )
+
+    def _append_line(self, obj: dict[str, Any]) -> None:
+        line = json.dumps(obj, separators=(",", ":"), allow_nan=True) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def keys(self) -> set[str]:
+        return {record_key(r) for r in self.records}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.records)
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record durably; a record whose key is already stored is refused."""
+        if record_key(record) in self.keys():
+            raise ValueError(f"record {record_key(record)} is already in {self.path}")
+        self._append_line(record)
+        self.records.append(record)

@@ -1,0 +1,321 @@
+"""Datasets as in-memory splits: the defaults table, the seeded validation split and batching.
+
+``load_dataset(name)`` reads the official train/test splits through the registered loader
+(:data:`aebnas.data.sources.SOURCES`), carves a seeded validation split out of the training set,
+and returns a :class:`Dataset` whose :meth:`Dataset.batches` produces normalised mini-batches at
+any resolution (resized once per split and resolution, then cached).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import torch
+
+from aebnas.data.images import ImageSplit, channel_stats, resize_images, seeded_permutation
+from aebnas.data.loader import BatchLoader
+from aebnas.data.sources import SOURCES
+from aebnas.errors import UserError
+
+FOLDER_PREFIX = "folder:"
+#: Byte budget of each dataset's cache of resized splits (least recently used are dropped).
+RESIZE_CACHE_BYTES = 4 << 30
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Static facts and search defaults of a dataset.
+
+    Args:
+        name: Registry name (``"folder"`` for every ``folder:PATH``).
+        channels: Image channels.
+        image_size: Side length of the images as loaded (before any resize).
+        mean: Per-channel pixel mean (0..1 scale); ``None``: computed from the training set.
+        std: Per-channel pixel standard deviation; ``None``: computed from the training set.
+        val_size: Default validation split size; ``None``: ``val_fraction`` of the training set.
+        resolutions: Input resolutions the search may choose from.
+        default_target_macs: Default MAC budget of a searched network, in millions.
+        lr: Default learning rate of (SGD) training.
+        flip: Whether ``augment`` uses random horizontal flips (not for digits).
+        val_fraction: Fraction of the training set used when ``val_size`` is ``None``.
+    """
+
+    name: str
+    channels: int
+    image_size: int
+    mean: tuple[float, ...] | None
+    std: tuple[float, ...] | None
+    val_size: int | None
+    resolutions: tuple[int, ...]
+    default_target_macs: float
+    lr: float
+    flip: bool
+    val_fraction: float = 0.1
+
+
+_CIFAR_RESOLUTIONS = tuple(range(32, 73, 4))
+_SMALL_RESOLUTIONS = (28, 32, 36, 40)
+
+DATASET_DEFAULTS: MappingProxyType[str, DatasetInfo] = MappingProxyType({
+    info.name: info
+    for info in (
+        DatasetInfo("fashion-mnist", channels=1, image_size=28, mean=(0.2860,), std=(0.3530,),
+                    val_size=5000, resolutions=_SMALL_RESOLUTIONS, default_target_macs=6.0,
+                    lr=0.05, flip=True),
+        DatasetInfo("cifar10", channels=3, image_size=32, mean=(0.4914, 0.4822, 0.4465),
+                    std=(0.2470, 0.2435, 0.2616), val_size=5000, resolutions=_CIFAR_RESOLUTIONS,
+                    default_target_macs=17.0, lr=0.01, flip=True),
+        DatasetInfo("cifar100", channels=3, image_size=32, mean=(0.5071, 0.4865, 0.4409),
+                    std=(0.2673, 0.2564, 0.2762), val_size=5000, resolutions=_CIFAR_RESOLUTIONS,
+                    default_target_macs=17.0, lr=0.01, flip=True),
+        DatasetInfo("svhn", channels=3, image_size=32, mean=(0.4377, 0.4438, 0.4728),
+                    std=(0.1980, 0.2010, 0.1970), val_size=7325, resolutions=_CIFAR_RESOLUTIONS,
+                    default_target_macs=1.0, lr=0.05, flip=False),
+        # digits: statistics of the 1,437 training images (fixed test split), see tests.
+        DatasetInfo("digits", channels=1, image_size=8, mean=(0.3057,), std=(0.3759,),
+                    val_size=300, resolutions=_SMALL_RESOLUTIONS, default_target_macs=6.0,
+                    lr=0.05, flip=False),
+        DatasetInfo("folder", channels=3, image_size=32, mean=None, std=None, val_size=None,
+                    resolutions=(32,), default_target_macs=6.0, lr=0.05, flip=True),
+    )
+})
+
+
+def default_data_root() -> Path:
+    """``$AEBNAS_DATA`` if set, else ``<repo>/datasets`` (git-ignored)."""
+    env = os.environ.get("AEBNAS_DATA")
+    return Path(env).expanduser() if env else _REPO_ROOT / "datasets"
+
+
+def _parse_name(name: str) -> tuple[str, Path | None]:
+    """Split a dataset name into its registry key and, for ``folder:PATH``, the path.
+
+    Raises:
+        UserError: Unknown name, or ``folder`` without a path.
+    """
+    if name.startswith(FOLDER_PREFIX) and name[len(FOLDER_PREFIX) :].strip():
+        return "folder", Path(name[len(FOLDER_PREFIX) :].strip()).expanduser()
+    key = name.strip().lower()
+    if key in ("folder", FOLDER_PREFIX):
+        raise UserError(f"dataset {name!r} needs a path: use folder:PATH with PATH holding "
+                        "train/<class>/*.png and test/<class>/*.png")
+    if key not in SOURCES:
+        known = [n for n in SOURCES.names() if n != "folder"] + [f"{FOLDER_PREFIX}PATH"]
+        raise UserError(f"unknown dataset {name!r}; choose one of: {', '.join(known)}")
+    return key, None
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` of ``name`` (``folder:PATH`` gets the ``folder`` defaults).
+
+    Raises:
+        UserError: Unknown dataset name.
+    """
+    key, _ = _parse_name(name)
+    return DATASET_DEFAULTS[key]
+
+
+class _ResizeCache:
+    """Resized uint8 splits keyed by (split, resolution, subset, seed), LRU under a byte budget."""
+
+    def __init__(self, max_bytes: int = RESIZE_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[str, int, int | None, int], ImageSplit] = OrderedDict()
+
+    def get(self, key: tuple[str, int, int | None, int]) -> ImageSplit | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key: tuple[str, int, int | None, int], value: ImageSplit) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > 1 and self.nbytes > self.max_bytes:
+            self._entries.popitem(last=False)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(v.images.nbytes for v in self._entries.values())
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+@dataclass(eq=False)
+class Dataset:
+    """A dataset whole in memory, with its seeded validation split.
+
+    Args:
+        name: Name it was loaded by (e.g. ``"cifar10"``, ``"folder:/data/x"``).
+        num_classes: Number of classes.
+        channels: Image channels ``C``.
+        mean: Per-channel mean (0..1 scale) used to normalise batches.
+        std: Per-channel standard deviation used to normalise batches.
+        train: Training images minus the validation split.
+        val: Seeded validation split carved from the official training set.
+        test: Official test set (final reports only).
+        info: The dataset's defaults.
+        val_indices: ``int64 (V,)`` indices of ``val`` in the official training set.
+    """
+
+    name: str
+    num_classes: int
+    channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train: ImageSplit
+    val: ImageSplit
+    test: ImageSplit
+    info: DatasetInfo
+    val_indices: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+    _cache: _ResizeCache = field(default_factory=_ResizeCache, repr=False)
+
+    def split(self, split: str) -> ImageSplit:
+        """The split named ``"train"``, ``"val"`` or ``"test"``."""
+        splits = {"train": self.train, "val": self.val, "test": self.test}
+        if split not in splits:
+            raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(splits)}")
+        return splits[split]
+
+    def resized(self, split: str, resolution: int, subset: int | None = None,
+                seed: int = 0) -> ImageSplit:
+        """A split (or seeded subset of it) at ``resolution``, resized once and cached.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+            resolution: Output side length ``R``.
+            subset: Number of images of a seeded random subset (``None``: all).
+            seed: Seed of the subset.
+
+        Returns:
+            uint8 images ``(N, C, R, R)`` with their labels.
+        """
+        if resolution < 1:
+            raise ValueError(f"resolution must be positive, got {resolution}")
+        base = self.split(split)
+        if subset is None or subset >= len(base):
+            subset, seed = None, 0
+        key = (split, resolution, subset, seed)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        whole = self._cache.get((split, resolution, None, 0))
+        if whole is not None:
+            result = whole.subset(subset, seed)
+        else:
+            part = base.subset(subset, seed)
+            result = ImageSplit(resize_images(part.images, resolution), part.labels)
+        self._cache.put(key, result)
+        return result
+
+    def batches(
+        self,
+        split: str,
+        resolution: int,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+        augment: bool = False,
+        channels_last: bool = False,
+        subset: int | None = None,
+        drop_last: bool = False,
+    ) -> BatchLoader:
+        """Mini-batches of a split at ``resolution``, normalised with ``mean``/``std``.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+            resolution: Side length ``R`` the images are resized to (bilinear, antialiased).
+            batch_size: Images per batch ``B``.
+            shuffle: New seeded random order every epoch.
+            seed: Seed of shuffling, augmentation and the subset.
+            device: Device of the batches.
+            augment: Random translation by up to 4 px (+ horizontal flip if ``info.flip``).
+            channels_last: Return batches in ``torch.channels_last`` memory format.
+            subset: Iterate a seeded random subset of this many images.
+            drop_last: Skip the final incomplete batch.
+
+        Returns:
+            A :class:`BatchLoader` yielding ``x`` float32 ``(B, C, R, R)``, ``y`` int64 ``(B,)``.
+        """
+        return BatchLoader(
+            self.resized(split, resolution, subset=subset, seed=seed), self.mean, self.std,
+            batch_size, shuffle=shuffle, seed=seed, device=device, augment=augment,
+            flip=self.info.flip, channels_last=channels_last, drop_last=drop_last,
+        )
+
+    def clear_cache(self) -> None:
+        """Drop all cached resized splits."""
+        self._cache.clear()
+
+
+def carve_validation(train: ImageSplit, val_size: int,
+                     seed: int) -> tuple[ImageSplit, ImageSplit, torch.Tensor]:
+    """Split a seeded random validation set off the official training set.
+
+    Args:
+        train: The full official training split (``N`` images).
+        val_size: Validation images ``V`` (``1 <= V < N``).
+        seed: Seed of the choice (same seed -> same validation images).
+
+    Returns:
+        ``(train_rest, val, val_indices)``; both splits keep the original order and
+        ``val_indices`` is ``int64 (V,)``.
+    """
+    if not 1 <= val_size < len(train):
+        raise UserError(f"val_size {val_size} must be between 1 and {len(train) - 1} (the "
+                        f"training set has {len(train)} images); pass a smaller val_size")
+    order = seeded_permutation(len(train), seed)
+    val_idx, train_idx = order[:val_size].sort().values, order[val_size:].sort().values
+    return train.take(train_idx), train.take(val_idx), val_idx
+
+
+def _default_val_size(info: DatasetInfo, n_train: int) -> int:
+    if info.val_size is not None:
+        return info.val_size
+    return max(1, round(info.val_fraction * n_train))
+
+
+def load_dataset(name: str, root: str | Path | None = None, val_size: int | None = None,
+                 seed: int = 0) -> Dataset:
+    """Load a dataset into memory and carve its seeded validation split.
+
+    Args:
+        name: ``fashion-mnist``, ``cifar10``, ``cifar100``, ``svhn``, ``digits`` or
+            ``folder:PATH``.
+        root: Data root (``None``: :func:`default_data_root`); unused by ``digits`` and
+            ``folder:PATH``.
+        val_size: Validation images (``None``: the dataset's default).
+        seed: Seed of the validation split.
+
+    Returns:
+        The :class:`Dataset`.
+
+    Raises:
+        UserError: Unknown name, missing/corrupted files, bad folder layout or bad ``val_size``.
+    """
+    key, folder = _parse_name(name)
+    info = DATASET_DEFAULTS[key]
+    data_root = folder or (Path(root).expanduser() if root is not None else default_data_root())
+    raw = SOURCES.get(key)(data_root)
+    if val_size is None:
+        val_size = _default_val_size(info, len(raw.train))
+    train, val, val_indices = carve_validation(raw.train, val_size, seed)
+    if info.mean is not None and info.std is not None:
+        mean, std = info.mean, info.std
+    else:
+        mean, std = channel_stats(raw.train.images)
+    canonical = name if folder is not None else key
+    return Dataset(
+        name=canonical, num_classes=raw.num_classes, channels=int(raw.train.images.shape[1]),
+        mean=mean, std=std, train=train, val=val, test=raw.test,
+        info=info,
+        val_indices=val_indices,
+    )

@@ -1,0 +1,411 @@
+"""Evaluate one early-exit architecture: build, cost, train, tune thresholds, report.
+
+``python -m aebnas.evaluate --arch STRING`` (or ``--sample-seed N``) prints a summary and writes
+the result JSON (format ``aebnas.evaluation`` version 1, documented in the README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aebnas import __version__
+from aebnas.cli import ArgumentParser
+from aebnas.config import Config, FidelityConfig, ThresholdConfig, apply_overrides, load_config
+from aebnas.costs import ExitCosts, exit_costs
+from aebnas.data import Dataset, dataset_info, load_dataset
+from aebnas.errors import UserError, run_cli
+from aebnas.models import EarlyExitNetwork, build_network
+from aebnas.space import Architecture, SearchSpace, get_space, parse_architecture
+from aebnas.space.sampling import sample_architectures
+from aebnas.thresholds.tuners import ExitOutcomes, Objective, OperatingPoint, TuningResult, tune
+from aebnas.train import resolve_device, seed_everything, train_network
+
+RESULT_FORMAT = "aebnas.evaluation"
+RESULT_VERSION = 1
+EVAL_BATCH = 1000
+
+
+def objective_for(thresholds: ThresholdConfig, costs: ExitCosts) -> Objective:
+    """Budget mode if ``max_macs`` is set, target mode if ``target_macs`` is, else no MAC limit
+    (budget = the cost of the final exit with every exit on)."""
+    if thresholds.max_macs is not None:
+        return Objective("budget", thresholds.max_macs)
+    if thresholds.target_macs is not None:
+        return Objective("target", thresholds.target_macs)
+    return Objective("budget", costs.final)
+
+
+def within_tolerance(tuned: TuningResult, objective: Objective, tolerance: float) -> OperatingPoint:
+    """The cheapest point of the tuned curve that meets the objective's budget (if any) and is
+    at most ``tolerance`` (fraction) less accurate than the tuner's best point."""
+    if tolerance <= 0:
+        return tuned.best
+    limit = objective.macs if objective.mode == "budget" else math.inf
+    floor = tuned.best.accuracy - tolerance
+    eligible = [p for p in tuned.curve if p.avg_macs <= limit and p.accuracy >= floor]
+    return min(eligible, key=lambda p: p.avg_macs, default=tuned.best)
+
+
+def check_objective(objective: Objective, costs: ExitCosts) -> None:
+    """Fail before training when no operating point can meet the objective."""
+    flag = "--max-macs" if objective.mode == "budget" else "--target-macs"
+    if objective.macs <= 0:
+        raise UserError(f"{flag} must be positive (MMACs), got {objective.macs:g}")
+    cheapest = float(costs.cumulative()[0])
+    if objective.mode == "budget" and objective.macs < cheapest:
+        raise UserError(
+            f"{flag} {objective.macs:g} MMACs is impossible for this architecture: its cheapest "
+            f"operating point (every sample at the first exit) costs {cheapest:.3f} MMACs"
+        )
+
+
+@torch.no_grad()
+def collect_logits(
+    model: EarlyExitNetwork, dataset: Dataset, split: str, resolution: int, device: torch.device
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """One pass over ``split`` recording every exit's logits.
+
+    Returns:
+        ``(logits, labels)``: one ``(N, classes)`` CPU tensor per exit (final last), ``(N,)``.
+    """
+    model.eval()
+    per_exit: list[list[torch.Tensor]] = [[] for _ in range(model.num_exits)]
+    labels = []
+    batches = dataset.batches(split, resolution, EVAL_BATCH, device=device, channels_last=True)
+    for x, y in batches:
+        for store, logits in zip(per_exit, model(x), strict=True):
+            store.append(logits.float().cpu())
+        labels.append(y.cpu())
+    return [torch.cat(chunks) for chunks in per_exit], torch.cat(labels)
+
+
+@torch.no_grad()
+def test_report(
+    model: EarlyExitNetwork,
+    dataset: Dataset,
+    point: OperatingPoint,
+    costs: ExitCosts,
+    confidence: str,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Accuracy and average MACs on the test split with real early-exit inference."""
+    model.eval()
+    correct, counts = 0, torch.zeros(model.num_exits, dtype=torch.long)
+    batches = dataset.batches(
+        "test", model.arch.resolution, EVAL_BATCH, device=device, channels_last=True
+    )
+    for x, y in batches:
+        predictions, exit_index = model.infer(x, point.thresholds, confidence)
+        correct += int((predictions == y).sum())
+        counts += torch.bincount(exit_index.cpu(), minlength=model.num_exits)
+    util = (counts / counts.sum()).tolist()
+    cumulative = costs.cumulative(point.active)
+    return {
+        "accuracy": correct / int(counts.sum()),
+        "avg_macs": float(sum(u * c for u, c in zip(util, cumulative, strict=True))),
+        "util": util,
+    }
+
+
+def exit_table(
+    costs: ExitCosts, outcomes: ExitOutcomes, point: OperatingPoint
+) -> list[dict[str, Any]]:
+    """Per exit (final last): position, cumulative MMACs, util, standalone accuracy, threshold."""
+    cumulative = costs.cumulative(point.active)
+    accuracy = outcomes.correct.mean(axis=0)
+    thresholds = point.to_json()["thresholds"] + [None]
+    return [
+        {
+            "position": costs.positions[k],
+            "macs": float(cumulative[k]),
+            "util": point.util[k],
+            "accuracy": float(accuracy[k]),
+            "threshold": thresholds[k],
+        }
+        for k in range(costs.num_exits)
+    ]
+
+
+def evaluate_architecture(
+    arch: Architecture,
+    space: SearchSpace,
+    dataset: Dataset,
+    fidelity: FidelityConfig,
+    thresholds: ThresholdConfig,
+    *,
+    seed: int = 0,
+    device: torch.device | None = None,
+    test: bool = False,
+    progress: bool = False,
+    checkpoint: Path | None = None,
+    keep_outcomes: bool = False,
+) -> dict[str, Any]:
+    """Train ``arch`` at ``fidelity`` and tune its thresholds on the validation split.
+
+    Args:
+        arch: Architecture (validated against ``space``).
+        space: Its search space.
+        dataset: Loaded dataset (train/val/test).
+        fidelity: Training settings.
+        thresholds: Tuner, confidence measure and MAC objective.
+        seed: Seed of weights, data order and subset.
+        device: Where to train (``None``: GPU if present).
+        test: Also report test-set accuracy/MACs at the tuned thresholds (final reports only).
+        progress: Show a training progress bar.
+        checkpoint: Save the trained weights (``safetensors``) there.
+        keep_outcomes: Put the validation :class:`ExitOutcomes` under ``"outcomes"`` (for
+            re-tuning without retraining; not JSON-ready).
+
+    Returns:
+        The result record (see the README's "Result format"); a diverged training gives
+        ``status="failed"`` and a ``reason`` instead of raising.
+    """
+    device = device or resolve_device("auto")
+    costs = exit_costs(arch, space, dataset.channels, dataset.num_classes)
+    objective = objective_for(thresholds, costs)
+    check_objective(objective, costs)
+    seed_everything(seed)
+    model = build_network(arch, space, dataset.channels, dataset.num_classes)
+    lr = fidelity.lr if fidelity.lr is not None else dataset.info.lr
+    train_batches = dataset.batches(
+        "train",
+        arch.resolution,
+        fidelity.batch_size,
+        shuffle=True,
+        seed=seed,
+        device=device,
+        augment=fidelity.augment,
+        channels_last=True,
+        subset=fidelity.train_size,
+        drop_last=True,
+    )
+    trained = train_network(model, train_batches, fidelity, lr, device, progress=progress)
+    record = _base_record(arch, space, dataset, fidelity, thresholds, objective, seed, costs)
+    record.update(
+        status=trained.status,
+        reason=trained.reason,
+        train_seconds=round(trained.seconds, 3),
+        images_per_second=round(trained.images_per_second, 1),
+        train_loss=trained.final_loss,
+    )
+    if trained.status != "ok":
+        return record
+    start = time.perf_counter()
+    logits, labels = collect_logits(model, dataset, "val", arch.resolution, device)
+    outcomes = ExitOutcomes.from_logits(logits, labels, thresholds.confidence)
+    tuned = tune(outcomes, costs, objective, thresholds.tuner)
+    chosen = within_tolerance(tuned, objective, thresholds.accuracy_tolerance)
+    grid = tune(outcomes, costs, objective, "grid")
+    record.update(_tuning_fields(costs, outcomes, chosen, tuned, grid))
+    if test:
+        record["test"] = test_report(model, dataset, chosen, costs, thresholds.confidence, device)
+    record["eval_seconds"] = round(time.perf_counter() - start, 3)
+    if keep_outcomes:
+        record["outcomes"] = outcomes
+    if checkpoint is not None:
+        save_checkpoint(model, checkpoint, record)
+    return record
+
+
+def _base_record(
+    arch: Architecture,
+    space: SearchSpace,
+    dataset: Dataset,
+    fidelity: FidelityConfig,
+    thresholds: ThresholdConfig,
+    objective: Objective,
+    seed: int,
+    costs: ExitCosts,
+) -> dict[str, Any]:
+    return {
+        "format": RESULT_FORMAT,
+        "version": RESULT_VERSION,
+        "aebnas": __version__,
+        "arch": arch.canonical,
+        "hash": arch.hash,
+        "space": space.name,
+        "dataset": dataset.name,
+        "seed": seed,
+        "fidelity": dataclasses.asdict(fidelity),
+        "tuner": thresholds.tuner,
+        "confidence": thresholds.confidence,
+        "objective": {
+            "mode": objective.mode,
+            "macs": objective.macs,
+            "accuracy_tolerance": thresholds.accuracy_tolerance,
+        },
+        "static_macs": {
+            "positions": list(costs.positions),
+            "backbone": list(costs.backbone),
+            "branch": list(costs.branch),
+            "final": costs.final,
+        },
+        "test": None,
+    }
+
+
+def _tuning_fields(
+    costs: ExitCosts,
+    outcomes: ExitOutcomes,
+    best: OperatingPoint,
+    tuned: TuningResult,
+    grid: TuningResult,
+) -> dict[str, Any]:
+    return {
+        "accuracy": best.accuracy,
+        "avg_macs": best.avg_macs,
+        "final_accuracy": float(outcomes.correct[:, -1].mean()),
+        "exits": exit_table(costs, outcomes, best),
+        "grid": {
+            "accuracy": grid.best.accuracy,
+            "avg_macs": grid.best.avg_macs,
+            "thresholds": grid.best.to_json()["thresholds"],
+        },
+        "curve": [
+            {
+                "accuracy": p.accuracy,
+                "avg_macs": p.avg_macs,
+                "thresholds": p.to_json()["thresholds"],
+            }
+            for p in tuned.curve
+        ],
+    }
+
+
+def save_checkpoint(model: EarlyExitNetwork, path: Path, record: dict[str, Any]) -> None:
+    """Weights as safetensors with the architecture and thresholds in its metadata."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    metadata = {"arch": record["arch"], "space": record["space"], "dataset": record["dataset"]}
+    metadata["thresholds"] = json.dumps([e["threshold"] for e in record["exits"][:-1]])
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def print_summary(record: dict[str, Any]) -> None:
+    """A readable summary of a result record."""
+    print(f"arch     {record['arch']}")
+    print(f"hash     {record['hash']}   dataset {record['dataset']}   status {record['status']}")
+    if record["status"] != "ok":
+        print(f"reason   {record['reason']}")
+        return
+    print(
+        f"train    {record['train_seconds']:.1f} s ({record['images_per_second']:.0f} img/s), "
+        f"loss {record['train_loss']:.3f}"
+    )
+    print(f"{'exit':>6} {'MMACs':>8} {'util %':>7} {'acc %':>7} {'threshold':>10}")
+    for e in record["exits"]:
+        thr = "off" if e["threshold"] is None and e is not record["exits"][-1] else e["threshold"]
+        thr = "-" if e is record["exits"][-1] else thr
+        thr_text = f"{thr:.4f}" if isinstance(thr, float) else str(thr)
+        print(
+            f"{e['position']:>6} {e['macs']:>8.3f} {100 * e['util']:>7.1f} {100 * e['accuracy']:>7.2f} {thr_text:>10}"
+        )
+    grid = record["grid"]
+    print(
+        f"tuned    val accuracy {100 * record['accuracy']:.2f}% at {record['avg_macs']:.3f} MMACs "
+        f"average (final exit alone: {100 * record['final_accuracy']:.2f}% at "
+        f"{record['static_macs']['final']:.3f} MMACs)"
+    )
+    print(f"grid     val accuracy {100 * grid['accuracy']:.2f}% at {grid['avg_macs']:.3f} MMACs")
+    if record.get("test"):
+        test = record["test"]
+        print(f"test     accuracy {100 * test['accuracy']:.2f}% at {test['avg_macs']:.3f} MMACs")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m aebnas.evaluate", description=__doc__)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--arch", help="architecture string (see `python -m aebnas.space sample`)")
+    which.add_argument(
+        "--sample-seed", type=int, help="evaluate the architecture sampled with this seed"
+    )
+    parser.add_argument("--config", help="YAML config (defaults: built in)")
+    parser.add_argument(
+        "--dataset", help="fashion-mnist, cifar10, cifar100, svhn, digits or folder:PATH"
+    )
+    parser.add_argument("--data-root", help="folder with the dataset files")
+    parser.add_argument("--space", help="search space: aebnas or aebnas-plus")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--train-size", type=int, help="training images (a seeded subset)")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--target-macs", type=float, help="reference target mode, MMACs")
+    parser.add_argument("--max-macs", type=float, help="budget mode: average MMACs at most this")
+    parser.add_argument("--accuracy-tolerance", type=float, help="fraction, default 0.005")
+    parser.add_argument("--tuner", choices=["optimal", "grid"])
+    parser.add_argument("--confidence", choices=["margin", "max-softmax", "entropy"])
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--test", action="store_true", help="also report the test split")
+    parser.add_argument("--out", help="write the result JSON here")
+    return parser
+
+
+def config_from_args(args: Any) -> Config:
+    config = load_config(args.config)
+    return apply_overrides(
+        config,
+        {
+            "data.dataset": args.dataset,
+            "data.root": args.data_root,
+            "space": args.space,
+            "seed": args.seed,
+            "device": args.device,
+            "low_fidelity.epochs": args.epochs,
+            "low_fidelity.train_size": args.train_size,
+            "low_fidelity.batch_size": args.batch_size,
+            "low_fidelity.lr": args.lr,
+            "thresholds.target_macs": args.target_macs,
+            "thresholds.max_macs": args.max_macs,
+            "thresholds.tuner": args.tuner,
+            "thresholds.accuracy_tolerance": args.accuracy_tolerance,
+            "thresholds.confidence": args.confidence,
+        },
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    info = dataset_info(config.data.dataset)
+    space = get_space(config.space, info.resolutions)
+    if args.arch is not None:
+        arch = parse_architecture(args.arch, space)
+    else:
+        arch = sample_architectures(space, 1, args.sample_seed)[0]
+    device = resolve_device(config.device)
+    dataset = load_dataset(
+        config.data.dataset, config.data.root, config.data.val_size, seed=config.seed
+    )
+    record = evaluate_architecture(
+        arch,
+        space,
+        dataset,
+        config.low_fidelity,
+        config.thresholds,
+        seed=config.seed,
+        device=device,
+        test=args.test,
+        progress=sys.stderr.isatty(),
+    )
+    print_summary(record)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.out}")
+    return 0 if record["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

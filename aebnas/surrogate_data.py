@@ -1,0 +1,277 @@
+"""Build a surrogate-training archive: sample, train at low fidelity, tune, append (resumable).
+
+``python -m aebnas.surrogate_data --dataset fashion-mnist --space aebnas-plus -n 300``
+(or ``make surrogate-data``) writes ``data/surrogates/<dataset>-<space>-<fidelity>.jsonl``.
+Killed at any moment, the same command continues where it stopped: finished records are kept,
+no candidate is trained or written twice, a torn last line is reported and set aside.
+
+Other uses of the same loop:
+- ``--seed-offset 1000 --limit 20``: retrain the first 20 candidates with other seeds (noise);
+- ``--fidelity full --from-archive A --limit 15``: retrain candidates of archive A at the
+  config's full fidelity (the low-vs-full fidelity check).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import multiprocessing as mp
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from aebnas.archive import Archive, read_archive, record_key
+from aebnas.archive.outcomes import pack_outcomes
+from aebnas.cli import ArgumentParser
+from aebnas.config import Config, FidelityConfig, apply_overrides, load_config
+from aebnas.data import Dataset, dataset_info, load_dataset
+from aebnas.errors import UserError, run_cli
+from aebnas.evaluate import evaluate_architecture
+from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, get_space, parse_architecture
+from aebnas.space.sampling import sample_stratified
+from aebnas.train import resolve_device
+
+PACKAGES = ("aebnas", "torch", "torchvision", "numpy", "fvcore")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def default_archive_path(dataset: str, space: str, fidelity: str) -> Path:
+    safe = dataset.replace(":", "_").replace("/", "_")
+    return Path("data/surrogates") / f"{safe}-{space}-{fidelity}.jsonl"
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One candidate to evaluate."""
+
+    arch: str
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Everything a worker needs (picklable)."""
+
+    config: Config
+    fidelity_name: str
+    fidelity: FidelityConfig
+    threads: int
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _die_with_parent() -> None:
+    # A SIGKILLed parent must not leave workers training orphans (Linux only; best effort).
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _init_worker(spec: RunSpec) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(spec.threads)
+    info = dataset_info(spec.config.data.dataset)
+    _WORKER["spec"] = spec
+    _WORKER["space"] = get_space(spec.config.space, info.resolutions)
+    _WORKER["dataset"] = load_dataset(
+        spec.config.data.dataset,
+        spec.config.data.root,
+        spec.config.data.val_size,
+        seed=spec.config.seed,
+    )
+
+
+def _run_job(job: Job) -> dict[str, Any]:
+    spec: RunSpec = _WORKER["spec"]
+    return evaluate_job(job, spec, _WORKER["space"], _WORKER["dataset"])
+
+
+def evaluate_job(job: Job, spec: RunSpec, space: SearchSpace, dataset: Dataset) -> dict[str, Any]:
+    """Evaluate one candidate into an archive record (failures become records, not raises)."""
+    arch = parse_architecture(job.arch, space)
+    try:
+        record = evaluate_architecture(
+            arch,
+            space,
+            dataset,
+            spec.fidelity,
+            spec.config.thresholds,
+            seed=job.seed,
+            device=resolve_device(spec.config.device),
+            keep_outcomes=True,
+        )
+    except (RuntimeError, ValueError) as err:  # a candidate-level failure, e.g. a shape error
+        record = {
+            "arch": arch.canonical,
+            "hash": arch.hash,
+            "seed": job.seed,
+            "status": "failed",
+            "reason": f"{type(err).__name__}: {err}",
+        }
+    outcomes = record.pop("outcomes", None)
+    if outcomes is not None:
+        record["outcomes"] = pack_outcomes(outcomes)
+    record.update(
+        fidelity_name=spec.fidelity_name,
+        encoding_version=ENCODING_VERSION,
+        packages=package_versions(),
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    return record
+
+
+def plan_jobs(args: Any, space: SearchSpace, config: Config) -> list[Job]:
+    """The candidates of this run, in a fixed order (so a resumed run plans the same jobs)."""
+    if args.from_archive:
+        _, records = read_archive(args.from_archive)
+        archs = list(dict.fromkeys(r["arch"] for r in records if r.get("status") == "ok"))
+        archs = [parse_architecture(a, space).canonical for a in archs]
+    else:
+        archs = [a.canonical for a in sample_stratified(space, args.n, config.seed)]
+    if args.limit is not None:
+        archs = archs[: args.limit]
+    return [Job(arch, config.seed + args.seed_offset) for arch in archs]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]surrogate data[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeRemainingColumn(),
+        disable=not sys.stderr.isatty(),
+    )
+
+
+def _results(jobs: Sequence[Job], spec: RunSpec, workers: int) -> Iterator[dict[str, Any]]:
+    if workers <= 1:
+        _init_worker(spec)
+        yield from map(_run_job, jobs)
+        return
+    context = mp.get_context("spawn")
+    with context.Pool(workers, initializer=_init_worker, initargs=(spec,)) as pool:
+        yield from pool.imap_unordered(_run_job, jobs)
+
+
+def run(args: Any, config: Config) -> Path:
+    info = dataset_info(config.data.dataset)
+    space = get_space(config.space, info.resolutions)
+    fidelity = config.full_fidelity if args.fidelity == "full" else config.low_fidelity
+    out = (
+        Path(args.out)
+        if args.out
+        else default_archive_path(config.data.dataset, space.name, args.fidelity)
+    )
+    meta = {
+        "dataset": config.data.dataset,
+        "space": space.name,
+        "fidelity_name": args.fidelity,
+        "fidelity": dataclasses.asdict(fidelity),
+        "thresholds": dataclasses.asdict(config.thresholds),
+        "encoding_version": ENCODING_VERSION,
+    }
+    jobs = plan_jobs(args, space, config)
+    spec = RunSpec(config, args.fidelity, fidelity, args.threads)
+    with Archive(out, meta) as archive:
+        done = archive.keys()
+        todo = [
+            j
+            for j in jobs
+            if record_key(
+                {
+                    "hash": Architecture.parse(j.arch).hash,
+                    "seed": j.seed,
+                    "fidelity_name": args.fidelity,
+                }
+            )
+            not in done
+        ]
+        print(
+            f"{out}: {len(jobs) - len(todo)} of {len(jobs)} candidates already done, "
+            f"{len(todo)} to train ({args.workers} worker(s))",
+            file=sys.stderr,
+        )
+        start, failed = time.perf_counter(), 0
+        with _progress() as bar:
+            task = bar.add_task("run", total=len(jobs), completed=len(jobs) - len(todo), last="")
+            for record in _results(todo, spec, args.workers):
+                archive.append(record)
+                failed += record["status"] != "ok"
+                last = (
+                    f"{100 * record.get('accuracy', 0):.1f}% {record.get('avg_macs', 0):.2f} MMACs"
+                )
+                bar.update(task, advance=1, last=last if record["status"] == "ok" else "failed")
+        if todo:
+            per = (time.perf_counter() - start) / len(todo)
+            print(
+                f"{len(todo)} trained in {time.perf_counter() - start:.0f} s ({per:.1f} s per "
+                f"candidate wall, {failed} failed); archive holds {len(archive)} records",
+                file=sys.stderr,
+            )
+    return out
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m aebnas.surrogate_data", description=__doc__)
+    parser.add_argument("--config", default=None, help="YAML config (fidelity, thresholds, ...)")
+    parser.add_argument("--dataset")
+    parser.add_argument("--data-root")
+    parser.add_argument("--space")
+    parser.add_argument("-n", "--n", type=int, default=300, help="candidates to sample")
+    parser.add_argument("--seed", type=int, help="sampling and training seed")
+    parser.add_argument(
+        "--seed-offset", type=int, default=0, help="train with seed + offset (noise runs)"
+    )
+    parser.add_argument("--fidelity", choices=["low", "full"], default="low")
+    parser.add_argument(
+        "--from-archive", help="retrain this archive's candidates instead of sampling"
+    )
+    parser.add_argument("--limit", type=int, help="only the first N planned candidates")
+    parser.add_argument("--workers", type=int, default=2, help="parallel processes (1 thread each)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    parser.add_argument(
+        "--out", help="archive path (default data/surrogates/<dataset>-<space>-<fidelity>.jsonl)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.n < 1 or args.workers < 1:
+        raise UserError("-n and --workers must be at least 1")
+    config = apply_overrides(
+        load_config(args.config),
+        {
+            "data.dataset": args.dataset,
+            "data.root": args.data_root,
+            "space": args.space,
+            "seed": args.seed,
+        },
+    )
+    run(args, config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,271 @@
+"""Threshold-tuning benchmark: speed of the tuners, and grid vs optimal at matched MACs.
+
+Speed (synthetic outcomes, no network is run)::
+
+    .venv/bin/python benchmarks/threshold_tuning.py --samples 10000 --exits 4 --repeats 5
+
+prints the median wall time of the ``optimal`` tuner (best point and curve) against the 0.1 s
+goal and of the reference ``grid`` tuner, as ratio lines, then grid vs optimal accuracy at the
+grid point's MACs on the synthetic outcomes.
+
+Saved outcomes of trained candidates::
+
+    .venv/bin/python benchmarks/threshold_tuning.py --results runs/cifar10/outcomes/
+
+prints, per candidate, grid vs optimal accuracy at matched MACs (:func:`compare_on_outcomes`).
+
+TODO(lead): the JSON layout below is provisional; adapt :func:`load_candidates` once the archive
+saves per-candidate validation outcomes. One file holds one candidate or ``{"candidates": [...]}``
+of them, each::
+
+    {"name": "...",
+     "outcomes": {"confidence": [[...K-1 floats] * N], "correct": [[...K 0/1] * N]},
+     "costs": {"positions": [...K], "backbone": [...K MMACs], "branch": [...K MMACs]},
+     "objective": {"mode": "target", "macs": 17.0, "penalty": 0.1}}   # optional
+
+(``ExitOutcomes.to_json()`` writes the ``outcomes`` part.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if not __package__:  # run as a script from a checkout: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aebnas.costs.macs import ExitCosts
+from aebnas.errors import UserError, run_cli
+from aebnas.thresholds.tuners import (
+    ExitOutcomes,
+    GridComparison,
+    Objective,
+    compare_on_outcomes,
+    grid_thresholds,
+    tune,
+)
+
+GOAL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Saved outcomes of one trained candidate.
+
+    Args:
+        name: Label for the table.
+        outcomes: Its validation outcomes.
+        costs: Its per-exit MMACs.
+        objective: The grid tuner's objective; ``None`` uses ``--target-macs``.
+    """
+
+    name: str
+    outcomes: ExitOutcomes
+    costs: ExitCosts
+    objective: Objective | None
+
+
+def synthetic_outcomes(
+    samples: int, exits: int, classes: int = 10, seed: int = 0
+) -> tuple[ExitOutcomes, ExitCosts]:
+    """Realistic fake outcomes: deeper exits are more accurate, confidence tracks correctness.
+
+    Each sample has a difficulty shared by all exits; exit ``k``'s logits are Gaussian noise
+    plus a true-class boost that grows with depth and shrinks with difficulty; confidence is
+    the softmax score margin. Exit costs grow with depth like a MobileNetV3 backbone's.
+
+    Args:
+        samples: ``N``.
+        exits: Intermediate exits ``K-1``.
+        classes: Number of classes.
+        seed: Random seed.
+
+    Returns:
+        Outcomes with ``N`` samples and ``K`` exits, and their costs.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, samples)
+    difficulty = rng.normal(size=samples)
+    confidence = np.empty((samples, exits))
+    correct = np.empty((samples, exits + 1), dtype=bool)
+    for k in range(exits + 1):
+        logits = rng.normal(size=(samples, classes))
+        logits[np.arange(samples), labels] += 1.0 + 3.2 * k / exits - 1.2 * difficulty
+        logits *= 1.0 + 0.5 * rng.random()  # exits differ in calibration
+        prob = np.exp(logits - logits.max(axis=1, keepdims=True))
+        prob /= prob.sum(axis=1, keepdims=True)
+        top = np.sort(prob, axis=1)
+        if k < exits:
+            confidence[:, k] = top[:, -1] - top[:, -2]
+        correct[:, k] = prob.argmax(axis=1) == labels
+    depth = np.arange(1, exits + 2) / (exits + 1)
+    costs = ExitCosts(
+        positions=tuple(range(1, exits + 2)),
+        backbone=tuple(float(b) for b in 22.0 * depth**1.3),
+        branch=(*(float(b) for b in 0.3 + 0.3 * depth[:-1]), 1.5),
+    )
+    return ExitOutcomes(confidence, correct), costs
+
+
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``fn`` over ``repeats`` calls, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _candidates_in(data: Any, source: str) -> list[Candidate]:
+    entries = data["candidates"] if isinstance(data, dict) and "candidates" in data else [data]
+    out = []
+    for k, entry in enumerate(entries):
+        costs = entry["costs"]
+        objective = entry.get("objective")
+        out.append(
+            Candidate(
+                name=str(entry.get("name", f"{source}#{k}")),
+                outcomes=ExitOutcomes.from_json(entry["outcomes"]),
+                costs=ExitCosts(
+                    positions=tuple(int(p) for p in costs["positions"]),
+                    backbone=tuple(float(m) for m in costs["backbone"]),
+                    branch=tuple(float(m) for m in costs["branch"]),
+                ),
+                objective=None if objective is None else Objective(**objective),
+            )
+        )
+    return out
+
+
+def load_candidates(paths: Sequence[str]) -> list[Candidate]:
+    """Candidates from JSON files and from the ``*.json`` files of directories.
+
+    Args:
+        paths: Files or directories.
+
+    Returns:
+        Every candidate found, in path order.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(path.rglob("*.json")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(
+                f"--results {raw}: no such file or directory; pass JSON files or folders"
+            )
+    candidates = []
+    for file in files:
+        try:
+            candidates.extend(_candidates_in(json.loads(file.read_text()), file.name))
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(
+                f"{file}: not a saved-outcomes file ({err!r}); see the layout in "
+                "benchmarks/threshold_tuning.py"
+            ) from None
+    return candidates
+
+
+def comparison_table(rows: Sequence[tuple[str, GridComparison]]) -> str:
+    """Fixed-width table of grid vs optimal at the grid point's MACs."""
+    lines = [
+        f"{'candidate':<28} {'grid acc%':>9} {'grid MMACs':>10} {'optimal acc%':>12} "
+        f"{'opt MMACs':>10} {'gain pp':>8}"
+    ]
+    for name, c in rows:
+        lines.append(
+            f"{name[:28]:<28} {100 * c.grid.accuracy:>9.2f} {c.grid.avg_macs:>10.3f} "
+            f"{100 * c.optimal.accuracy:>12.2f} {c.optimal.avg_macs:>10.3f} "
+            f"{100 * c.accuracy_gain:>+8.2f}"
+        )
+    if rows:
+        gains = [100 * c.accuracy_gain for _, c in rows]
+        lines.append(
+            f"mean gain {statistics.mean(gains):+.2f} pp, min {min(gains):+.2f} pp over "
+            f"{len(rows)} candidate(s)"
+        )
+    return "\n".join(lines)
+
+
+def speed_report(samples: int, exits: int, repeats: int, seed: int, target: float | None) -> None:
+    """Time both tuners on synthetic outcomes and compare them at matched MACs."""
+    outcomes, costs = synthetic_outcomes(samples, exits, seed=seed)
+    macs = target if target is not None else 0.6 * costs.final
+    objective = Objective("target", macs)
+    size = f"{samples} samples x {exits} exits"
+    optimal = median_seconds(lambda: tune(outcomes, costs, objective, "optimal"), repeats)
+    print(
+        f"optimal tuner: {optimal:.3f} s for {size} "
+        f"(goal < {GOAL_SECONDS:g} s, ratio {optimal / GOAL_SECONDS:.2f})"
+    )
+    grid = median_seconds(lambda: tune(outcomes, costs, objective, "grid"), repeats)
+    print(
+        f"grid tuner: {grid:.3f} s for {size}, {len(grid_thresholds(exits))} combinations "
+        f"(goal < {GOAL_SECONDS:g} s, ratio {grid / GOAL_SECONDS:.2f}; optimal/grid "
+        f"{optimal / grid:.1f})"
+    )
+    result = tune(outcomes, costs, objective)
+    print(
+        f"optimal curve: {len(result.curve)} points from {result.curve[0].avg_macs:.2f} to "
+        f"{result.curve[-1].avg_macs:.2f} MMACs; median of {repeats} runs after a warm-up"
+    )
+    rows = []
+    for s in range(seed, seed + 5):
+        fake, fake_costs = synthetic_outcomes(samples, exits, seed=s)
+        rows.append((f"synthetic seed {s}", compare_on_outcomes(fake, fake_costs, objective)))
+    print(f"\ngrid vs optimal at the grid point's MACs (target {macs:.2f} MMACs, synthetic):")
+    print(comparison_table(rows))
+
+
+def results_report(paths: Sequence[str], target: float | None) -> None:
+    """Grid vs optimal at matched MACs for every saved candidate."""
+    rows = []
+    for c in load_candidates(paths):
+        objective = c.objective
+        if objective is None:
+            if target is None:
+                raise UserError(f"{c.name} has no saved objective; pass --target-macs")
+            objective = Objective("target", target)
+        rows.append((c.name, compare_on_outcomes(c.outcomes, c.costs, objective)))
+    print(f"grid vs optimal at the grid point's MACs, {len(rows)} saved candidate(s):")
+    print(comparison_table(rows))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--samples", type=int, default=10_000, help="validation samples N")
+    parser.add_argument("--exits", type=int, default=4, help="intermediate exits K-1")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per tuner")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--target-macs", type=float, default=None, help="MMACs (default: 60%% of the final exit's)"
+    )
+    parser.add_argument(
+        "--results", nargs="+", metavar="DIR_OR_FILES", help="saved candidate outcomes (JSON)"
+    )
+    args = parser.parse_args(argv)
+    if args.samples < 1 or args.exits < 1 or args.repeats < 1:
+        raise UserError("--samples, --exits and --repeats must be positive")
+    if args.results:
+        results_report(args.results, args.target_macs)
+    else:
+        speed_report(args.samples, args.exits, args.repeats, args.seed, args.target_macs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
