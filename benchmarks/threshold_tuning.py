@@ -10,20 +10,23 @@ grid point's MACs on the synthetic outcomes.
 
 Saved outcomes of trained candidates::
 
-    .venv/bin/python benchmarks/threshold_tuning.py --results runs/cifar10/outcomes/
+    .venv/bin/python benchmarks/threshold_tuning.py --results data/surrogates/ [--target-macs X]
 
-prints, per candidate, grid vs optimal accuracy at matched MACs (:func:`compare_on_outcomes`).
+prints, per candidate, grid vs optimal accuracy at matched MACs (:func:`compare_on_outcomes`):
+the grid tuner gets the reference's ``target`` objective (``--target-macs``, else
+``--target-fraction`` of the candidate's final-exit MACs), the optimal tuner gets the grid
+point's average MACs as its budget. Accepted files (directories are searched recursively):
 
-TODO(lead): the JSON layout below is provisional; adapt :func:`load_candidates` once the archive
-saves per-candidate validation outcomes. One file holds one candidate or ``{"candidates": [...]}``
-of them, each::
+- ``*.jsonl`` archives of evaluated candidates (:mod:`aebnas.archive`): every ``ok`` record
+  holding ``outcomes`` and ``static_macs``;
+- ``*.json`` files with one candidate or ``{"candidates": [...]}``, each::
 
     {"name": "...",
      "outcomes": {"confidence": [[...K-1 floats] * N], "correct": [[...K 0/1] * N]},
      "costs": {"positions": [...K], "backbone": [...K MMACs], "branch": [...K MMACs]},
      "objective": {"mode": "target", "macs": 17.0, "penalty": 0.1}}   # optional
 
-(``ExitOutcomes.to_json()`` writes the ``outcomes`` part.)
+  (``ExitOutcomes.to_json()`` writes the ``outcomes`` part).
 """
 
 from __future__ import annotations
@@ -127,29 +130,49 @@ def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def _candidates_in(data: Any, source: str) -> list[Candidate]:
+def _costs(data: dict[str, Any]) -> ExitCosts:
+    return ExitCosts(
+        positions=tuple(int(p) for p in data["positions"]),
+        backbone=tuple(float(m) for m in data["backbone"]),
+        branch=tuple(float(m) for m in data["branch"]),
+    )
+
+
+def _json_candidates(data: Any, source: str) -> list[Candidate]:
     entries = data["candidates"] if isinstance(data, dict) and "candidates" in data else [data]
     out = []
     for k, entry in enumerate(entries):
-        costs = entry["costs"]
         objective = entry.get("objective")
         out.append(
             Candidate(
                 name=str(entry.get("name", f"{source}#{k}")),
                 outcomes=ExitOutcomes.from_json(entry["outcomes"]),
-                costs=ExitCosts(
-                    positions=tuple(int(p) for p in costs["positions"]),
-                    backbone=tuple(float(m) for m in costs["backbone"]),
-                    branch=tuple(float(m) for m in costs["branch"]),
-                ),
+                costs=_costs(entry["costs"]),
                 objective=None if objective is None else Objective(**objective),
             )
         )
     return out
 
 
+def _archive_candidates(path: Path) -> list[Candidate]:
+    from aebnas.archive import read_archive
+    from aebnas.archive.outcomes import unpack_outcomes
+
+    _, records = read_archive(path)
+    return [
+        Candidate(
+            name=f"{record.get('hash', k)} {record.get('dataset', path.stem)}",
+            outcomes=unpack_outcomes(record["outcomes"]),
+            costs=_costs(record["static_macs"]),
+            objective=None,
+        )
+        for k, record in enumerate(records)
+        if record.get("status") == "ok" and "outcomes" in record and "static_macs" in record
+    ]
+
+
 def load_candidates(paths: Sequence[str]) -> list[Candidate]:
-    """Candidates from JSON files and from the ``*.json`` files of directories.
+    """Candidates from archives (``*.jsonl``), JSON files, and such files under directories.
 
     Args:
         paths: Files or directories.
@@ -161,20 +184,21 @@ def load_candidates(paths: Sequence[str]) -> list[Candidate]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(path.rglob("*.json")))
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl")))
         elif path.is_file():
             files.append(path)
         else:
-            raise UserError(
-                f"--results {raw}: no such file or directory; pass JSON files or folders"
-            )
+            raise UserError(f"--results {raw}: no such file or directory; pass files or folders")
     candidates = []
     for file in files:
         try:
-            candidates.extend(_candidates_in(json.loads(file.read_text()), file.name))
+            if file.suffix == ".jsonl":
+                candidates.extend(_archive_candidates(file))
+            else:
+                candidates.extend(_json_candidates(json.loads(file.read_text()), file.name))
         except (KeyError, TypeError, ValueError) as err:
             raise UserError(
-                f"{file}: not a saved-outcomes file ({err!r}); see the layout in "
+                f"{file}: not an archive or saved-outcomes file ({err!r}); see the layouts in "
                 "benchmarks/threshold_tuning.py"
             ) from None
     return candidates
@@ -201,10 +225,12 @@ def comparison_table(rows: Sequence[tuple[str, GridComparison]]) -> str:
     return "\n".join(lines)
 
 
-def speed_report(samples: int, exits: int, repeats: int, seed: int, target: float | None) -> None:
+def speed_report(
+    samples: int, exits: int, repeats: int, seed: int, target: float | None, fraction: float
+) -> None:
     """Time both tuners on synthetic outcomes and compare them at matched MACs."""
     outcomes, costs = synthetic_outcomes(samples, exits, seed=seed)
-    macs = target if target is not None else 0.6 * costs.final
+    macs = target if target is not None else fraction * costs.final
     objective = Objective("target", macs)
     size = f"{samples} samples x {exits} exits"
     optimal = median_seconds(lambda: tune(outcomes, costs, objective, "optimal"), repeats)
@@ -231,17 +257,20 @@ def speed_report(samples: int, exits: int, repeats: int, seed: int, target: floa
     print(comparison_table(rows))
 
 
-def results_report(paths: Sequence[str], target: float | None) -> None:
+def results_report(paths: Sequence[str], target: float | None, fraction: float) -> None:
     """Grid vs optimal at matched MACs for every saved candidate."""
+    candidates = load_candidates(paths)
+    if not candidates:
+        raise UserError(f"no trained candidate with saved outcomes in {' '.join(paths)}")
     rows = []
-    for c in load_candidates(paths):
+    for c in candidates:
         objective = c.objective
         if objective is None:
-            if target is None:
-                raise UserError(f"{c.name} has no saved objective; pass --target-macs")
-            objective = Objective("target", target)
+            macs = target if target is not None else fraction * c.costs.final
+            objective = Objective("target", macs)
         rows.append((c.name, compare_on_outcomes(c.outcomes, c.costs, objective)))
-    print(f"grid vs optimal at the grid point's MACs, {len(rows)} saved candidate(s):")
+    how = f"{target:g} MMACs" if target is not None else f"{fraction:g} x each final exit's MACs"
+    print(f"grid (target {how}) vs optimal at the grid point's MACs, {len(rows)} candidate(s):")
     print(comparison_table(rows))
 
 
@@ -251,19 +280,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--exits", type=int, default=4, help="intermediate exits K-1")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per tuner")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--target-macs", type=float, default=None, help="grid's target, MMACs")
     parser.add_argument(
-        "--target-macs", type=float, default=None, help="MMACs (default: 60%% of the final exit's)"
+        "--target-fraction",
+        type=float,
+        default=0.6,
+        help="without --target-macs: the target as a fraction of the final exit's MACs",
     )
     parser.add_argument(
-        "--results", nargs="+", metavar="DIR_OR_FILES", help="saved candidate outcomes (JSON)"
+        "--results",
+        nargs="+",
+        metavar="DIR_OR_FILES",
+        help="archives (*.jsonl) or JSON files of trained candidates' outcomes",
     )
     args = parser.parse_args(argv)
     if args.samples < 1 or args.exits < 1 or args.repeats < 1:
         raise UserError("--samples, --exits and --repeats must be positive")
     if args.results:
-        results_report(args.results, args.target_macs)
+        results_report(args.results, args.target_macs, args.target_fraction)
     else:
-        speed_report(args.samples, args.exits, args.repeats, args.seed, args.target_macs)
+        target = args.target_macs
+        speed_report(
+            args.samples, args.exits, args.repeats, args.seed, target, args.target_fraction
+        )
     return 0
 
 

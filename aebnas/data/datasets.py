@@ -34,6 +34,7 @@ class DatasetInfo:
     Args:
         name: Registry name (``"folder"`` for every ``folder:PATH``).
         channels: Image channels.
+        num_classes: Number of classes (``None`` for ``folder``: counted from its folders).
         image_size: Side length of the images as loaded (before any resize).
         mean: Per-channel pixel mean (0..1 scale); ``None``: computed from the training set.
         std: Per-channel pixel standard deviation; ``None``: computed from the training set.
@@ -47,6 +48,7 @@ class DatasetInfo:
 
     name: str
     channels: int
+    num_classes: int | None
     image_size: int
     mean: tuple[float, ...] | None
     std: tuple[float, ...] | None
@@ -64,23 +66,23 @@ _SMALL_RESOLUTIONS = (28, 32, 36, 40)
 DATASET_DEFAULTS: MappingProxyType[str, DatasetInfo] = MappingProxyType({
     info.name: info
     for info in (
-        DatasetInfo("fashion-mnist", channels=1, image_size=28, mean=(0.2860,), std=(0.3530,),
+        DatasetInfo("fashion-mnist", num_classes=10, channels=1, image_size=28, mean=(0.2860,), std=(0.3530,),
                     val_size=5000, resolutions=_SMALL_RESOLUTIONS, default_target_macs=6.0,
                     lr=0.05, flip=True),
-        DatasetInfo("cifar10", channels=3, image_size=32, mean=(0.4914, 0.4822, 0.4465),
+        DatasetInfo("cifar10", num_classes=10, channels=3, image_size=32, mean=(0.4914, 0.4822, 0.4465),
                     std=(0.2470, 0.2435, 0.2616), val_size=5000, resolutions=_CIFAR_RESOLUTIONS,
                     default_target_macs=17.0, lr=0.01, flip=True),
-        DatasetInfo("cifar100", channels=3, image_size=32, mean=(0.5071, 0.4865, 0.4409),
+        DatasetInfo("cifar100", num_classes=100, channels=3, image_size=32, mean=(0.5071, 0.4865, 0.4409),
                     std=(0.2673, 0.2564, 0.2762), val_size=5000, resolutions=_CIFAR_RESOLUTIONS,
                     default_target_macs=17.0, lr=0.01, flip=True),
-        DatasetInfo("svhn", channels=3, image_size=32, mean=(0.4377, 0.4438, 0.4728),
+        DatasetInfo("svhn", num_classes=10, channels=3, image_size=32, mean=(0.4377, 0.4438, 0.4728),
                     std=(0.1980, 0.2010, 0.1970), val_size=7325, resolutions=_CIFAR_RESOLUTIONS,
                     default_target_macs=1.0, lr=0.05, flip=False),
         # digits: statistics of the 1,437 training images (fixed test split), see tests.
-        DatasetInfo("digits", channels=1, image_size=8, mean=(0.3057,), std=(0.3759,),
+        DatasetInfo("digits", num_classes=10, channels=1, image_size=8, mean=(0.3057,), std=(0.3759,),
                     val_size=300, resolutions=_SMALL_RESOLUTIONS, default_target_macs=6.0,
                     lr=0.05, flip=False),
-        DatasetInfo("folder", channels=3, image_size=32, mean=None, std=None, val_size=None,
+        DatasetInfo("folder", num_classes=None, channels=3, image_size=32, mean=None, std=None, val_size=None,
                     resolutions=(32,), default_target_macs=6.0, lr=0.05, flip=True),
     )
 })

@@ -19,8 +19,14 @@ Two tuners are registered in :data:`TUNERS`:
   best grid point, so it is never worse than ``"grid"`` on the objective, plus a whole
   accuracy-vs-MACs curve.
 
-Budget feasibility uses a relative tolerance of ``1e-9`` (``avg <= macs * (1 + 1e-9)``) so that
-float rounding of the average never flips a point that costs exactly the budget.
+Objectives (:class:`Objective`): ``"budget"`` maximises accuracy with average MACs within a
+budget; ``"target"`` maximises the reference's ``accuracy% - 0.1 * 100 * |MACs - target| /
+target``. A budget below the cheapest operating point (every sample leaving at the cheapest
+exit, the only one on), or a budget/target that is not positive, is a one-line
+:class:`~aebnas.errors.UserError`; a target below the cheapest point is not (the penalised score
+still has a maximum). Budget feasibility uses a relative tolerance of ``1e-9``
+(``avg <= macs * (1 + 1e-9)``) so that float rounding of an average never flips a point that
+costs exactly the budget.
 """
 
 from __future__ import annotations
@@ -47,12 +53,13 @@ BUDGET_TOLERANCE = 1e-9
 TIE_BREAK = 1e-9
 CURVE_POINTS = 64
 CURVE_BUDGETS = 16
-TRADEOFFS = 8
-TRADEOFF_RANGE = (0.05, 20.0)  # multiples of the frontier's mean accuracy-per-MMAC slope
+TRADEOFFS = 12
+TRADEOFF_RANGE = (0.15, 4.0)  # multiples of the frontier's mean accuracy-per-MMAC slope
 LINE_POINTS = 128  # candidates per coordinate step offered to the curve
-CACHE_BYTES = 60_000_000  # rough memory cap of each of the ascent's memo tables
+CACHE_BYTES = 32_000_000  # rough memory cap of each of the ascent's memo tables
 MAX_SWEEPS = 50
-CURVE_SWEEPS = 50  # sweeps of each curve-filling problem
+CURVE_SWEEPS = 1  # sweeps of each curve-filling budget problem
+TRADEOFF_SWEEPS = 2  # sweeps of each curve-filling trade-off problem
 OBJECTIVE_MODES = ("budget", "target")
 _EVAL_CHUNK = 2_000_000  # comparisons per batch of the vectorised evaluator
 
@@ -602,11 +609,6 @@ class _Frontier:
         front = _pareto(correct, cost)
         self.cost, self.correct, self.thresholds = cost[front], correct[front], thresholds[front]
 
-    def best_within(self, budget: float) -> int:
-        """Index of the most accurate frontier point costing at most ``budget`` (-1 if none)."""
-        self.merge()
-        return int(np.searchsorted(self.cost, budget * (1.0 + BUDGET_TOLERANCE), side="right") - 1)
-
 
 @dataclass(frozen=True)
 class _Line:
@@ -625,6 +627,8 @@ class _Line:
             the only exit on.
         front: Candidates not beaten by a cheaper one, cost ascending, shape ``(F,)``; every
             objective but ``target`` has its best candidate among them.
+        front_correct: Their correct counts, shape ``(F,)``.
+        front_cost: Their average MMACs, shape ``(F,)``.
     """
 
     base_correct: int
@@ -634,6 +638,8 @@ class _Line:
     per_sample: float
     off: tuple[float, int] | None
     front: np.ndarray
+    front_correct: np.ndarray
+    front_cost: np.ndarray
 
     def correct(self, idx: np.ndarray | None = None) -> np.ndarray:
         """Correct counts of the candidates ``idx`` (all if None)."""
@@ -689,7 +695,7 @@ class _Ascent:
         self.cand: list[np.ndarray] = []  # per exit i: the threshold of each tie group
         for i in range(tables.e):
             order = (-tables.conf_t[i]).argsort()  # ties: a whole group leaves or none
-            conf = np.ascontiguousarray(tables.conf_t[:, order])
+            conf = tables.conf_t.take(order, axis=1)
             col = conf[i]
             ends = np.flatnonzero(np.append(col[:-1] > col[1:], True))
             upper = col[ends]
@@ -698,7 +704,7 @@ class _Ascent:
             mid = np.where((mid > lower) & (mid <= upper), mid, upper)  # adjacent floats
             mid[-1] = lower[-1]
             self.conf_s.append(conf)
-            self.corr_s.append(np.ascontiguousarray(tables.correct_t[:, order]))
+            self.corr_s.append(tables.correct_t.take(order, axis=1))
             self.ends.append(None if len(ends) == tables.n else ends)
             self.cand.append(mid)
         most = float(tables.cost_table(np.ones((1, tables.e + 1), bool)).max())
@@ -709,7 +715,7 @@ class _Ascent:
         self._lines: dict[tuple[int, bytes], _Line] = {}
         self._befores: dict[tuple[int, bytes], tuple[np.ndarray, int, int]] = {}
         self._rests: dict[tuple[int, bytes], tuple[np.ndarray, np.ndarray]] = {}
-        self._cache_size = max(16, CACHE_BYTES // (20 * tables.n))  # per memo
+        self._cache_size = max(16, CACHE_BYTES // (16 * tables.n))  # entries per memo
 
     def _quantised(self, on: np.ndarray) -> np.ndarray:
         """Per-exit cost for the active set ``on`` ``(K,)`` as int64 multiples of ``1/scale``.
@@ -720,10 +726,9 @@ class _Ascent:
         """
         key = on.tobytes()
         if key not in self._tables:
-            paid = np.cumsum(np.where(on, self._branch_q, 0))
-            self._tables[key] = self._backbone_q + self._branch_q + paid - np.where(
-                on, self._branch_q, 0
-            )
+            paid = np.where(on, self._branch_q, 0)
+            paid_before = np.cumsum(paid) - paid
+            self._tables[key] = self._backbone_q + self._branch_q + paid_before
         return self._tables[key]
 
     def _active(self, t: np.ndarray) -> np.ndarray:
@@ -834,16 +839,28 @@ class _Ascent:
         best_before[0] = np.iinfo(np.int64).min
         np.maximum.accumulate(rev[:-1], out=best_before[1:])
         front = len(rev) - 1 - np.flatnonzero(rev > best_before)
-        line = _Line(base_correct, base_cost, cum_gain, cum_saving, self.scale * n, off, front)
+        per_sample = self.scale * n
+        line = _Line(
+            base_correct=base_correct,
+            base_cost=base_cost,
+            cum_gain=cum_gain,
+            cum_saving=cum_saving,
+            per_sample=per_sample,
+            off=off,
+            front=front,
+            front_correct=base_correct + cum_gain[front],
+            front_cost=(base_cost + cum_saving[front]) / per_sample,
+        )
         self._offer(i, t, line)
         return line
 
     def _offer(self, i: int, t: np.ndarray, line: _Line) -> None:
         """Hand the line's non-dominated candidates (thinned evenly in MACs) to the frontier."""
-        idx = line.front
+        cost, correct, idx = line.front_cost, line.front_correct, line.front
         if len(idx) > LINE_POINTS:
-            idx = idx[_thin(line.cost(idx), LINE_POINTS)]
-        cost, correct, values = line.cost(idx), line.correct(idx), self.cand[i][idx]
+            pick = _thin(cost, LINE_POINTS)
+            cost, correct, idx = cost[pick], correct[pick], idx[pick]
+        values = self.cand[i][idx]
         if line.off is not None:
             cost = np.concatenate([cost, [line.off[0]]])
             correct = np.concatenate([correct, [line.off[1]]])
@@ -873,10 +890,9 @@ class _Ascent:
             b = int(np.argmax(scores))
             best_score = float(scores[b])
         else:
-            front = line.front
-            scores = objective.score(line.correct(front) / self.tab.n, line.cost(front))
+            scores = objective.score(line.front_correct / self.tab.n, line.front_cost)
             k = int(np.argmax(scores))
-            b, best_score = int(front[k]), float(scores[k])
+            b, best_score = int(line.front[k]), float(scores[k])
         best_t = float(self.cand[i][b])
         if line.off is not None:
             score_off = float(objective.score(line.off[1] / self.tab.n, line.off[0]))
@@ -930,9 +946,11 @@ def optimal_tuner(outcomes: ExitOutcomes, costs: ExitCosts, objective: Objective
     """Continuous per-exit thresholds by exact coordinate ascent, and the accuracy-MACs curve.
 
     Starts from the best grid combination (or the cheapest point if no grid combination meets a
-    budget), so its objective score is never below the grid's. The curve gathers every point
-    evaluated during the sweeps plus :data:`CURVE_BUDGETS` budget problems spread between the
-    cheapest and the most accurate point found, keeps the non-dominated ones and thins them.
+    budget), so its objective score is never below the grid's, and sweeps the exits until no
+    threshold change improves the objective. The curve gathers the non-dominated candidates of
+    every coordinate step, including those of extra trade-off and budget problems spread over
+    the MAC range (:func:`_explore`); the best curve point for the objective is polished too.
+    Everything is exact on the validation outcomes: the returned points are re-evaluated.
 
     Args:
         outcomes: Validation outcomes, ``N`` samples, ``K`` exits.
@@ -974,11 +992,12 @@ def optimal_tuner(outcomes: ExitOutcomes, costs: ExitCosts, objective: Objective
 def _explore(ascent: _Ascent) -> None:
     """Fill in the curve: trade-off problems, then budget problems, over the MAC range.
 
-    Maximising ``accuracy - lam * avg_macs`` for several ``lam`` (around the frontier's mean
-    slope) reaches the convex hull of the achievable points without stalling at a budget
-    boundary; :data:`CURVE_BUDGETS` budget problems spread between the cheapest and the most
-    accurate point found, each started from the best frontier point within its budget, then
-    fill in the non-convex parts.
+    Maximising ``accuracy - lam * avg_macs`` for :data:`TRADEOFFS` values of ``lam`` (around
+    the frontier's mean accuracy-per-MMAC slope) reaches the convex hull of the achievable
+    points without stalling at a budget boundary, as a budget-constrained coordinate ascent
+    does. :data:`CURVE_BUDGETS` budget problems spread between the cheapest and the most
+    accurate point found then polish the curve between the hull's corners. Every problem starts
+    from the frontier point scoring best on it.
     """
     frontier = ascent.frontier
     frontier.merge()
@@ -987,7 +1006,9 @@ def _explore(ascent: _Ascent) -> None:
         return
     slope = (frontier.correct[-1] - frontier.correct[0]) / ascent.tab.n / (high - low)
     for lam in slope * np.geomspace(TRADEOFF_RANGE[0], TRADEOFF_RANGE[1], TRADEOFFS):
-        _run_from_frontier(ascent, _Tradeoff(float(lam)), CURVE_SWEEPS)
+        _run_from_frontier(ascent, _Tradeoff(float(lam)), TRADEOFF_SWEEPS)
+    frontier.merge()
+    low, high = float(frontier.cost[0]), float(frontier.cost[-1])
     for budget in np.linspace(low, high, CURVE_BUDGETS + 2)[1:-1]:
         _run_from_frontier(ascent, Objective("budget", float(budget)), CURVE_SWEEPS)
 

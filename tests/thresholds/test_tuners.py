@@ -144,8 +144,12 @@ def test_evaluate_thresholds_matches_per_sample_loop() -> None:
 def test_evaluate_thresholds_by_hand() -> None:
     # 4 samples, exits 0 and 2 of 4 active; exits 1 and 3 off and not paid.
     outcomes = ExitOutcomes(
-        confidence=np.array([[0.9, 0.0, 0.1, 0.0], [0.1, 0.9, 0.8, 0.0], [0.2, 0.0, 0.2, 0.9], [0.5, 0, 0, 0]]),
-        correct=np.array([[1, 0, 0, 0, 0], [0, 0, 1, 0, 1], [0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], bool),
+        confidence=np.array(
+            [[0.9, 0.0, 0.1, 0.0], [0.1, 0.9, 0.8, 0.0], [0.2, 0.0, 0.2, 0.9], [0.5, 0, 0, 0]]
+        ),
+        correct=np.array(
+            [[1, 0, 0, 0, 0], [0, 0, 1, 0, 1], [0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], bool
+        ),
     )
     point = evaluate_thresholds(outcomes, COSTS, (0.5, None, 0.5, math.inf))
     # Sample 0 and 3 leave at exit 0 (3.0 + 0.4), sample 1 at exit 2 (11 + 0.6 + 0.4),
@@ -187,7 +191,11 @@ def test_objective_scores() -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_optimal_is_never_worse_than_grid(seed: int) -> None:
     outcomes = make_outcomes(2000, seed=seed)
-    for objective in (Objective("target", 12.0), Objective("target", 17.0), Objective("budget", 9.0)):
+    for objective in (
+        Objective("target", 12.0),
+        Objective("target", 17.0),
+        Objective("budget", 9.0),
+    ):
         grid = tune(outcomes, COSTS, objective, tuner="grid").best
         optimal = tune(outcomes, COSTS, objective).best
         assert objective.score(optimal.accuracy, optimal.avg_macs) >= objective.score(
@@ -258,11 +266,18 @@ def test_budget_at_the_cheapest_point_is_feasible() -> None:
 @pytest.mark.parametrize("tuner", ["grid", "optimal"])
 @pytest.mark.parametrize(
     "objective",
-    [Objective("budget", 3.0), Objective("budget", 0.0), Objective("target", -1.0), Objective("target", math.nan)],
+    [
+        Objective("budget", 3.0),
+        Objective("budget", 0.0),
+        Objective("target", -1.0),
+        Objective("target", math.nan),
+    ],
 )
 def test_impossible_objective_is_a_one_line_user_error(tuner: str, objective: Objective) -> None:
     outcomes = make_outcomes(300)
-    with pytest.raises(UserError, match="impossible: the cheapest operating point costs 3.4 MMACs") as err:
+    with pytest.raises(
+        UserError, match=r"impossible: the cheapest operating point costs 3\.4 MMACs"
+    ) as err:
         tune(outcomes, COSTS, objective, tuner=tuner)
     assert "\n" not in str(err.value)
     flag = "--max-macs" if objective.mode == "budget" else "--target-macs"
@@ -291,7 +306,10 @@ def test_confidence_measures_work_through_from_logits(confidence: str) -> None:
     assert objective.score(best.accuracy, best.avg_macs) >= objective.score(
         grid.accuracy, grid.avg_macs
     )
-    assert ExitOutcomes.from_json(outcomes.to_json()).confidence.tolist() == outcomes.confidence.tolist()
+    assert (
+        ExitOutcomes.from_json(outcomes.to_json()).confidence.tolist()
+        == outcomes.confidence.tolist()
+    )
 
 
 def test_tied_confidences_and_a_single_exit() -> None:
@@ -306,7 +324,9 @@ def test_tied_confidences_and_a_single_exit() -> None:
     grid = tune(one, costs, objective, tuner="grid").best
     best = tune(one, costs, objective).best
     assert math.isfinite(best.thresholds[0])  # the only exit cannot be switched off
-    assert objective.score(best.accuracy, best.avg_macs) >= objective.score(grid.accuracy, grid.avg_macs)
+    assert objective.score(best.accuracy, best.avg_macs) >= objective.score(
+        grid.accuracy, grid.avg_macs
+    )
 
 
 def test_bad_inputs_are_user_errors() -> None:
@@ -324,3 +344,33 @@ def test_bad_inputs_are_user_errors() -> None:
     with pytest.raises(UserError, match="unknown confidence"):
         make_outcomes(10, confidence="vibes")
     assert TUNERS.names() == ["grid", "optimal"]
+
+
+def test_coordinate_lines_are_exact() -> None:
+    from aebnas.thresholds.tuners import _Ascent, _Tables
+
+    outcomes = make_outcomes(1000, seed=8)
+    ascent = _Ascent(_Tables(outcomes, COSTS))
+    rng = np.random.default_rng(0)
+    for trial in range(6):
+        t = rng.uniform(0.05, 0.6, 4)
+        t[rng.random(4) < 0.3] = math.inf
+        if trial == 0:
+            t[:] = [math.inf, 0.3, math.inf, math.inf]  # exit 1 alone: it cannot go off
+        for i in range(4):
+            line = ascent.line(i, t)
+            groups = len(ascent.cand[i])
+            for g in {0, 1, groups // 2, groups - 1, *line.front[:: max(1, len(line.front) // 5)]}:
+                probe = t.copy()
+                probe[i] = ascent.cand[i][g]
+                point = evaluate_thresholds(outcomes, COSTS, probe)
+                assert line.correct(np.array([g]))[0] == round(point.accuracy * 1000)
+                assert line.cost(np.array([g]))[0] == pytest.approx(point.avg_macs, rel=1e-12)
+            others_on = bool(np.isfinite(np.delete(t, i)).any())
+            assert (line.off is not None) == others_on
+            if line.off is not None:
+                probe = t.copy()
+                probe[i] = math.inf
+                point = evaluate_thresholds(outcomes, COSTS, probe)
+                assert line.off[1] == round(point.accuracy * 1000)
+                assert line.off[0] == pytest.approx(point.avg_macs, rel=1e-12)

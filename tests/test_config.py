@@ -1,0 +1,38 @@
+import pytest
+
+from aebnas.config import Config, apply_overrides, dump_config, load_config
+from aebnas.errors import UserError
+
+
+def test_yaml_then_overrides_then_dump_round_trip(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("version: 1\ndata:\n  dataset: cifar10\nlow_fidelity:\n  epochs: 3\n")
+    config = load_config(path)
+    assert config.data.dataset == "cifar10" and config.low_fidelity.epochs == 3
+    assert config.full_fidelity == Config().full_fidelity
+    config = apply_overrides(config, {"low_fidelity.epochs": 2, "seed": 7, "data.root": None})
+    assert config.low_fidelity.epochs == 2 and config.seed == 7
+    dump_config(config, tmp_path / "effective.yaml")
+    assert load_config(tmp_path / "effective.yaml") == config
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("data:\n  datset: x\n", "unknown config key data.datset"),
+        ("seed: abc\n", "config key seed must be int"),
+        ("low_fidelity: 3\n", "must be a mapping"),
+        ("version: 9\n", "version 9"),
+        ("data: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_configs_are_named(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        load_config(path)
+
+
+def test_shipped_configs_load():
+    for name in ("fashion-mnist", "cifar10"):
+        load_config(f"configs/{name}.yaml")
