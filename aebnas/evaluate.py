@@ -304,12 +304,15 @@ def print_summary(record: dict[str, Any]) -> None:
         f"loss {record['train_loss']:.3f}"
     )
     print(f"{'exit':>6} {'MMACs':>8} {'util %':>7} {'acc %':>7} {'threshold':>10}")
+    final = record["exits"][-1]
     for e in record["exits"]:
-        thr = "off" if e["threshold"] is None and e is not record["exits"][-1] else e["threshold"]
-        thr = "-" if e is record["exits"][-1] else thr
-        thr_text = f"{thr:.4f}" if isinstance(thr, float) else str(thr)
+        if e is final:
+            threshold = "-"
+        else:
+            threshold = "off" if e["threshold"] is None else f"{e['threshold']:.4f}"
         print(
-            f"{e['position']:>6} {e['macs']:>8.3f} {100 * e['util']:>7.1f} {100 * e['accuracy']:>7.2f} {thr_text:>10}"
+            f"{e['position']:>6} {e['macs']:>8.3f} {100 * e['util']:>7.1f} "
+            f"{100 * e['accuracy']:>7.2f} {threshold:>10}"
         )
     grid = record["grid"]
     print(

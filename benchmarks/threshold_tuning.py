@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -119,15 +120,16 @@ def synthetic_outcomes(
     return ExitOutcomes(confidence, correct), costs
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` calls, after one warm-up call."""
+def median_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall and process-CPU seconds of ``fn`` over ``repeats`` calls, after a warm-up."""
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def _costs(data: dict[str, Any]) -> ExitCosts:
@@ -233,12 +235,12 @@ def speed_report(
     macs = target if target is not None else fraction * costs.final
     objective = Objective("target", macs)
     size = f"{samples} samples x {exits} exits"
-    optimal = median_seconds(lambda: tune(outcomes, costs, objective, "optimal"), repeats)
+    optimal, optimal_cpu = median_seconds(lambda: tune(outcomes, costs, objective), repeats)
     print(
         f"optimal tuner: {optimal:.3f} s for {size} "
         f"(goal < {GOAL_SECONDS:g} s, ratio {optimal / GOAL_SECONDS:.2f})"
     )
-    grid = median_seconds(lambda: tune(outcomes, costs, objective, "grid"), repeats)
+    grid, grid_cpu = median_seconds(lambda: tune(outcomes, costs, objective, "grid"), repeats)
     print(
         f"grid tuner: {grid:.3f} s for {size}, {len(grid_thresholds(exits))} combinations "
         f"(goal < {GOAL_SECONDS:g} s, ratio {grid / GOAL_SECONDS:.2f}; optimal/grid "
@@ -247,7 +249,9 @@ def speed_report(
     result = tune(outcomes, costs, objective)
     print(
         f"optimal curve: {len(result.curve)} points from {result.curve[0].avg_macs:.2f} to "
-        f"{result.curve[-1].avg_macs:.2f} MMACs; median of {repeats} runs after a warm-up"
+        f"{result.curve[-1].avg_macs:.2f} MMACs; medians of {repeats} runs after a warm-up; "
+        f"CPU time optimal {optimal_cpu:.3f} s, grid {grid_cpu:.3f} s; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     rows = []
     for s in range(seed, seed + 5):

@@ -31,6 +31,7 @@ costs exactly the budget.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -49,18 +50,19 @@ if TYPE_CHECKING:
 
 GRID_VALUES: tuple[float, ...] = (0.1, 0.2, 1.0)
 """The reference's per-exit threshold grid; 1 switches the exit off."""
-BUDGET_TOLERANCE = 1e-9
-TIE_BREAK = 1e-9
-CURVE_POINTS = 64
-CURVE_BUDGETS = 16
-TRADEOFFS = 12
-TRADEOFF_RANGE = (0.15, 4.0)  # multiples of the frontier's mean accuracy-per-MMAC slope
+OBJECTIVE_MODES = ("budget", "target")
+BUDGET_TOLERANCE = 1e-9  # relative slack of a budget, against float rounding only
+TIE_BREAK = 1e-9  # budget mode: weight of avg/budget, breaks accuracy ties toward fewer MACs
+CURVE_POINTS = 64  # at most this many points on a returned curve
+MAX_SWEEPS = 50  # coordinate-ascent sweeps of the objective's own problem (stops earlier)
+# Filling in the optimal tuner's curve (tuned for quality per run time; see _explore):
+TRADEOFFS = 12  # accuracy - lam * MACs problems ...
+TRADEOFF_RANGE = (0.15, 4.0)  # ... lam spread over these multiples of the mean slope
+TRADEOFF_SWEEPS = 2  # sweeps of each of them
+CURVE_BUDGETS = 16  # budget problems spread between the cheapest and most accurate points
+CURVE_SWEEPS = 1  # sweeps of each of them
 LINE_POINTS = 128  # candidates per coordinate step offered to the curve
 CACHE_BYTES = 32_000_000  # rough memory cap of each of the ascent's memo tables
-MAX_SWEEPS = 50
-CURVE_SWEEPS = 1  # sweeps of each curve-filling budget problem
-TRADEOFF_SWEEPS = 2  # sweeps of each curve-filling trade-off problem
-OBJECTIVE_MODES = ("budget", "target")
 _EVAL_CHUNK = 2_000_000  # comparisons per batch of the vectorised evaluator
 
 
@@ -482,6 +484,14 @@ def _pareto(n_correct: np.ndarray, avg: np.ndarray) -> np.ndarray:
     return order[acc > best_before]
 
 
+@functools.cache
+def _spread(count: int) -> np.ndarray:
+    """``count`` evenly spaced fractions from 0 to 1 (read-only, cached)."""
+    fractions = np.linspace(0.0, 1.0, count)
+    fractions.flags.writeable = False
+    return fractions
+
+
 def _thin(avg: np.ndarray, limit: int = CURVE_POINTS) -> np.ndarray:
     """Pick at most ``limit`` of a frontier's points, evenly spread in MACs, ends kept.
 
@@ -494,7 +504,7 @@ def _thin(avg: np.ndarray, limit: int = CURVE_POINTS) -> np.ndarray:
     """
     if len(avg) <= limit:
         return np.arange(len(avg))
-    levels = avg[0] + (avg[-1] - avg[0]) * (np.arange(limit) / (limit - 1))
+    levels = avg[0] + (avg[-1] - avg[0]) * _spread(limit)
     levels[-1] = avg[-1]
     pick = np.searchsorted(avg, levels, side="right") - 1
     keep = np.ones(len(pick), dtype=bool)
@@ -578,6 +588,7 @@ class _Frontier:
         self.correct = np.zeros(0, dtype=np.int64)
         self.thresholds = np.zeros((0, num_intermediate))
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._beaten = np.array([-1], dtype=np.int64)  # [-1, *correct]: lookup with a sentinel
 
     def offer(
         self, cost: np.ndarray, correct: np.ndarray, thresholds: Callable[[np.ndarray], np.ndarray]
@@ -589,12 +600,8 @@ class _Frontier:
             correct: Correct counts, shape ``(S,)``.
             thresholds: Builds the threshold rows ``(s, K-1)`` of the selected indices ``(s,)``.
         """
-        if len(self.cost):
-            pos = np.searchsorted(self.cost, cost, side="right") - 1
-            beaten = np.where(pos >= 0, self.correct[np.maximum(pos, 0)], -1)
-            keep = np.flatnonzero(correct > beaten)
-        else:
-            keep = np.arange(len(cost))
+        beaten = self._beaten[self.cost.searchsorted(cost, side="right")]
+        keep = np.flatnonzero(correct > beaten)
         if len(keep):
             self._pending.append((cost[keep], correct[keep], thresholds(keep)))
 
@@ -608,6 +615,7 @@ class _Frontier:
         self._pending.clear()
         front = _pareto(correct, cost)
         self.cost, self.correct, self.thresholds = cost[front], correct[front], thresholds[front]
+        self._beaten = np.concatenate([[-1], self.correct])
 
 
 @dataclass(frozen=True)

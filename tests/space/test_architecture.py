@@ -83,7 +83,7 @@ def test_invalid_gene_is_named_with_allowed_values(replace, gene):
 
 def test_reference_space_rejects_plus_genes():
     reference = get_space("aebnas", (32, 36))
-    with pytest.raises(UserError, match="exit4.module2.op=dw"):
+    with pytest.raises(UserError, match=r"exit4\.module2\.op=dw"):
         parse_architecture(EXAMPLE, reference)
 
 
@@ -95,5 +95,5 @@ def test_at_least_one_exit_required():
 
 def test_branch_depth_is_validated():
     deep = EXAMPLE.replace("x2:r8_conv3_c2_pmax", "x2:" + "+".join(["r8_conv3_c2_pmax"] * 4))
-    with pytest.raises(UserError, match="exit2.depth=4"):
+    with pytest.raises(UserError, match=r"exit2\.depth=4"):
         validate(Architecture.parse(deep), SPACE)
