@@ -28,7 +28,10 @@ def max_softmax(logits: torch.Tensor) -> torch.Tensor:
 
 @CONFIDENCES.register("entropy")
 def negative_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """``1 - H(p) / log(C)``: 1 for a one-hot prediction, 0 for a uniform one; ``(N, C) -> (N,)``."""
+    """``1 - H(p) / log(C)``: 1 for a one-hot prediction, 0 for a uniform one.
+
+    ``(N, C) -> (N,)``.
+    """
     logp = torch.log_softmax(logits.float(), dim=-1)
     entropy = -(logp.exp() * logp).sum(dim=-1)
     return 1.0 - entropy / math.log(logits.shape[-1])
