@@ -63,29 +63,92 @@ class DatasetInfo:
 _CIFAR_RESOLUTIONS = tuple(range(32, 73, 4))
 _SMALL_RESOLUTIONS = (28, 32, 36, 40)
 
-DATASET_DEFAULTS: MappingProxyType[str, DatasetInfo] = MappingProxyType({
-    info.name: info
-    for info in (
-        DatasetInfo("fashion-mnist", num_classes=10, channels=1, image_size=28, mean=(0.2860,), std=(0.3530,),
-                    val_size=5000, resolutions=_SMALL_RESOLUTIONS, default_target_macs=6.0,
-                    lr=0.05, flip=True),
-        DatasetInfo("cifar10", num_classes=10, channels=3, image_size=32, mean=(0.4914, 0.4822, 0.4465),
-                    std=(0.2470, 0.2435, 0.2616), val_size=5000, resolutions=_CIFAR_RESOLUTIONS,
-                    default_target_macs=17.0, lr=0.01, flip=True),
-        DatasetInfo("cifar100", num_classes=100, channels=3, image_size=32, mean=(0.5071, 0.4865, 0.4409),
-                    std=(0.2673, 0.2564, 0.2762), val_size=5000, resolutions=_CIFAR_RESOLUTIONS,
-                    default_target_macs=17.0, lr=0.01, flip=True),
-        DatasetInfo("svhn", num_classes=10, channels=3, image_size=32, mean=(0.4377, 0.4438, 0.4728),
-                    std=(0.1980, 0.2010, 0.1970), val_size=7325, resolutions=_CIFAR_RESOLUTIONS,
-                    default_target_macs=1.0, lr=0.05, flip=False),
-        # digits: statistics of the 1,437 training images (fixed test split), see tests.
-        DatasetInfo("digits", num_classes=10, channels=1, image_size=8, mean=(0.3057,), std=(0.3759,),
-                    val_size=300, resolutions=_SMALL_RESOLUTIONS, default_target_macs=6.0,
-                    lr=0.05, flip=False),
-        DatasetInfo("folder", num_classes=None, channels=3, image_size=32, mean=None, std=None, val_size=None,
-                    resolutions=(32,), default_target_macs=6.0, lr=0.05, flip=True),
-    )
-})
+DATASET_DEFAULTS: MappingProxyType[str, DatasetInfo] = MappingProxyType(
+    {
+        info.name: info
+        for info in (
+            DatasetInfo(
+                "fashion-mnist",
+                num_classes=10,
+                channels=1,
+                image_size=28,
+                mean=(0.2860,),
+                std=(0.3530,),
+                val_size=5000,
+                resolutions=_SMALL_RESOLUTIONS,
+                default_target_macs=6.0,
+                lr=0.05,
+                flip=True,
+            ),
+            DatasetInfo(
+                "cifar10",
+                num_classes=10,
+                channels=3,
+                image_size=32,
+                mean=(0.4914, 0.4822, 0.4465),
+                std=(0.2470, 0.2435, 0.2616),
+                val_size=5000,
+                resolutions=_CIFAR_RESOLUTIONS,
+                default_target_macs=17.0,
+                lr=0.01,
+                flip=True,
+            ),
+            DatasetInfo(
+                "cifar100",
+                num_classes=100,
+                channels=3,
+                image_size=32,
+                mean=(0.5071, 0.4865, 0.4409),
+                std=(0.2673, 0.2564, 0.2762),
+                val_size=5000,
+                resolutions=_CIFAR_RESOLUTIONS,
+                default_target_macs=17.0,
+                lr=0.01,
+                flip=True,
+            ),
+            DatasetInfo(
+                "svhn",
+                num_classes=10,
+                channels=3,
+                image_size=32,
+                mean=(0.4377, 0.4438, 0.4728),
+                std=(0.1980, 0.2010, 0.1970),
+                val_size=7325,
+                resolutions=_CIFAR_RESOLUTIONS,
+                default_target_macs=1.0,
+                lr=0.05,
+                flip=False,
+            ),
+            # digits: statistics of the 1,437 training images (fixed test split), see tests.
+            DatasetInfo(
+                "digits",
+                num_classes=10,
+                channels=1,
+                image_size=8,
+                mean=(0.3057,),
+                std=(0.3759,),
+                val_size=300,
+                resolutions=_SMALL_RESOLUTIONS,
+                default_target_macs=6.0,
+                lr=0.05,
+                flip=False,
+            ),
+            DatasetInfo(
+                "folder",
+                num_classes=None,
+                channels=3,
+                image_size=32,
+                mean=None,
+                std=None,
+                val_size=None,
+                resolutions=(32,),
+                default_target_macs=6.0,
+                lr=0.05,
+                flip=True,
+            ),
+        )
+    }
+)
 
 
 def default_data_root() -> Path:
@@ -104,8 +167,10 @@ def _parse_name(name: str) -> tuple[str, Path | None]:
         return "folder", Path(name[len(FOLDER_PREFIX) :].strip()).expanduser()
     key = name.strip().lower()
     if key in ("folder", FOLDER_PREFIX):
-        raise UserError(f"dataset {name!r} needs a path: use folder:PATH with PATH holding "
-                        "train/<class>/*.png and test/<class>/*.png")
+        raise UserError(
+            f"dataset {name!r} needs a path: use folder:PATH with PATH holding "
+            "train/<class>/*.png and test/<class>/*.png"
+        )
     if key not in SOURCES:
         known = [n for n in SOURCES.names() if n != "folder"] + [f"{FOLDER_PREFIX}PATH"]
         raise UserError(f"unknown dataset {name!r}; choose one of: {', '.join(known)}")
@@ -185,8 +250,9 @@ class Dataset:
             raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(splits)}")
         return splits[split]
 
-    def resized(self, split: str, resolution: int, subset: int | None = None,
-                seed: int = 0) -> ImageSplit:
+    def resized(
+        self, split: str, resolution: int, subset: int | None = None, seed: int = 0
+    ) -> ImageSplit:
         """A split (or seeded subset of it) at ``resolution``, resized once and cached.
 
         Args:
@@ -248,9 +314,17 @@ class Dataset:
             A :class:`BatchLoader` yielding ``x`` float32 ``(B, C, R, R)``, ``y`` int64 ``(B,)``.
         """
         return BatchLoader(
-            self.resized(split, resolution, subset=subset, seed=seed), self.mean, self.std,
-            batch_size, shuffle=shuffle, seed=seed, device=device, augment=augment,
-            flip=self.info.flip, channels_last=channels_last, drop_last=drop_last,
+            self.resized(split, resolution, subset=subset, seed=seed),
+            self.mean,
+            self.std,
+            batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            device=device,
+            augment=augment,
+            flip=self.info.flip,
+            channels_last=channels_last,
+            drop_last=drop_last,
         )
 
     def clear_cache(self) -> None:
@@ -258,8 +332,9 @@ class Dataset:
         self._cache.clear()
 
 
-def carve_validation(train: ImageSplit, val_size: int,
-                     seed: int) -> tuple[ImageSplit, ImageSplit, torch.Tensor]:
+def carve_validation(
+    train: ImageSplit, val_size: int, seed: int
+) -> tuple[ImageSplit, ImageSplit, torch.Tensor]:
     """Split a seeded random validation set off the official training set.
 
     Args:
@@ -272,8 +347,10 @@ def carve_validation(train: ImageSplit, val_size: int,
         ``val_indices`` is ``int64 (V,)``.
     """
     if not 1 <= val_size < len(train):
-        raise UserError(f"val_size {val_size} must be between 1 and {len(train) - 1} (the "
-                        f"training set has {len(train)} images); pass a smaller val_size")
+        raise UserError(
+            f"val_size {val_size} must be between 1 and {len(train) - 1} (the "
+            f"training set has {len(train)} images); pass a smaller val_size"
+        )
     order = seeded_permutation(len(train), seed)
     val_idx, train_idx = order[:val_size].sort().values, order[val_size:].sort().values
     return train.take(train_idx), train.take(val_idx), val_idx
@@ -285,8 +362,9 @@ def _default_val_size(info: DatasetInfo, n_train: int) -> int:
     return max(1, round(info.val_fraction * n_train))
 
 
-def load_dataset(name: str, root: str | Path | None = None, val_size: int | None = None,
-                 seed: int = 0) -> Dataset:
+def load_dataset(
+    name: str, root: str | Path | None = None, val_size: int | None = None, seed: int = 0
+) -> Dataset:
     """Load a dataset into memory and carve its seeded validation split.
 
     Args:
@@ -316,8 +394,14 @@ def load_dataset(name: str, root: str | Path | None = None, val_size: int | None
         mean, std = channel_stats(raw.train.images)
     canonical = name if folder is not None else key
     return Dataset(
-        name=canonical, num_classes=raw.num_classes, channels=int(raw.train.images.shape[1]),
-        mean=mean, std=std, train=train, val=val, test=raw.test,
+        name=canonical,
+        num_classes=raw.num_classes,
+        channels=int(raw.train.images.shape[1]),
+        mean=mean,
+        std=std,
+        train=train,
+        val=val,
+        test=raw.test,
         info=info,
         val_indices=val_indices,
     )
