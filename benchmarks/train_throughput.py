@@ -23,10 +23,8 @@ from aebnas.space import get_space, sample_architectures
 from aebnas.train import joint_loss, seed_everything, train_network
 
 
-def ours(arch, space, dataset, fidelity: FidelityConfig, steps: int) -> float:
-    seed_everything(0)
-    model = build_network(arch, space, dataset.channels, dataset.num_classes)
-    batches = dataset.batches(
+def _batches(arch, dataset, fidelity: FidelityConfig, steps: int):
+    return dataset.batches(
         "train",
         arch.resolution,
         fidelity.batch_size,
@@ -35,6 +33,12 @@ def ours(arch, space, dataset, fidelity: FidelityConfig, steps: int) -> float:
         subset=steps * fidelity.batch_size,
         drop_last=True,
     )
+
+
+def ours(arch, space, dataset, fidelity: FidelityConfig, steps: int) -> float:
+    seed_everything(0)
+    model = build_network(arch, space, dataset.channels, dataset.num_classes)
+    batches = _batches(arch, dataset, fidelity, steps)
     result = train_network(model, batches, fidelity, 0.1, torch.device("cpu"))
     return result.images_per_second
 
@@ -43,17 +47,7 @@ def bare(arch, space, dataset, fidelity: FidelityConfig, steps: int) -> float:
     seed_everything(0)
     model = build_network(arch, space, dataset.channels, dataset.num_classes)
     model.to(memory_format=torch.channels_last).train()
-    prepared = list(
-        dataset.batches(
-            "train",
-            arch.resolution,
-            fidelity.batch_size,
-            shuffle=True,
-            channels_last=True,
-            subset=steps * fidelity.batch_size,
-            drop_last=True,
-        )
-    )
+    prepared = list(_batches(arch, dataset, fidelity, steps))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     start = time.perf_counter()
     for x, y in prepared:
