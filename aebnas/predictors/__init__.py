@@ -1,0 +1,50 @@
+"""Predictors of a candidate's accuracy and average MACs from its architecture (with uncertainty).
+
+- :mod:`~aebnas.predictors.features`: encoding + exact static per-exit MACs, archive loading;
+- :data:`PREDICTORS` (``xgb``, ``gp``, ``mlp``) behind one :class:`Predictor` interface
+  (``fit``, ``predict -> (mean, std)``, ``to_botorch``, ``save``/``load``);
+- :mod:`~aebnas.predictors.store`: saved predictors with ``metadata.json`` and checked loading;
+- :mod:`~aebnas.predictors.metrics`: Kendall tau, Spearman, RMSE, MAPE, 90% coverage,
+  precision at the top 10%, cross-validation, learning curves, the seed-noise ceiling;
+- :mod:`~aebnas.predictors.prior`: reuse of a predictor across datasets.
+
+Command line: ``python -m aebnas.predictors fit|evaluate|noise-ceiling`` (see ``--help``).
+"""
+
+from aebnas.predictors import gp, mlp, xgb  # noqa: F401  (register the predictor kinds)
+from aebnas.predictors.base import PREDICTORS, Predictor, make_predictor
+from aebnas.predictors.factory import build_predictor, build_prior_predictor
+from aebnas.predictors.features import (
+    FEATURES_VERSION,
+    TARGETS,
+    TrainingData,
+    feature_names,
+    features,
+    load_training_data,
+)
+from aebnas.predictors.metrics import cross_validate, learning_curve, noise_ceiling, score
+from aebnas.predictors.prior import PriorPredictor
+from aebnas.predictors.store import LoadedPredictor, load_model, load_predictor, save_predictor
+
+__all__ = [
+    "FEATURES_VERSION",
+    "PREDICTORS",
+    "TARGETS",
+    "LoadedPredictor",
+    "Predictor",
+    "PriorPredictor",
+    "TrainingData",
+    "build_predictor",
+    "build_prior_predictor",
+    "cross_validate",
+    "feature_names",
+    "features",
+    "learning_curve",
+    "load_model",
+    "load_predictor",
+    "load_training_data",
+    "make_predictor",
+    "noise_ceiling",
+    "save_predictor",
+    "score",
+]

@@ -1,0 +1,176 @@
+"""Predictor benchmark: learning curves of xgb, gp and mlp on a surrogate archive.
+
+    nice -n 10 .venv/bin/python benchmarks/predictors.py \
+        [--data data/surrogates/fashion-mnist-aebnas-plus-low.jsonl] [--models xgb,gp,mlp] \
+        [--train-sizes 25,50,100,200] [--folds 5] [--seed 0]
+
+For each target (validation accuracy, average MACs), train size and model: Kendall tau, Spearman,
+RMSE, MAPE, 90%-interval coverage and precision at the top 10%, averaged over ``--folds`` random
+train/test splits (the same splits for every model). Writes ``benchmarks/results/predictors.md``
+(the table, the goals and the seed-noise ceiling when the archive has repeated seeds) and
+``benchmarks/results/predictors_learning_curve.png``, and prints the markdown.
+
+Goals: accuracy Kendall tau >= 0.85 with 100 training records; average-MACs MAPE <= 2%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if not __package__:  # run as a script from a checkout: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from aebnas.archive import read_archive
+from aebnas.errors import UserError, run_cli
+from aebnas.predictors.cli import parse_list, parse_sizes
+from aebnas.predictors.evaluation import evaluate_archive, format_value, markdown_table
+from aebnas.predictors.features import TARGETS
+from aebnas.predictors.metrics import noise_ceiling
+
+DEFAULT_ARCHIVE = "data/surrogates/fashion-mnist-aebnas-plus-low.jsonl"
+GOAL_TAU, GOAL_TAU_SIZE, GOAL_MAPE = 0.85, 100, 2.0
+
+
+def goal_lines(rows: Sequence[dict[str, Any]], models: Sequence[str]) -> list[str]:
+    """One markdown bullet per model and goal, with the measured value next to the goal."""
+    lines = []
+    for target, key, goal, better in (
+        ("accuracy", "kendall_tau", GOAL_TAU, "higher"),
+        ("avg_macs", "mape", GOAL_MAPE, "lower"),
+    ):
+        for model in models:
+            own = [r for r in rows if r["target"] == target and r["model"] == model]
+            if not own:
+                continue
+            at = [r for r in own if r["train_size"] == GOAL_TAU_SIZE]
+            row = at[0] if at else max(own, key=lambda r: r["train_size"])
+            value = row[key]
+            met = value >= goal if better == "higher" else value <= goal
+            sign = ">=" if better == "higher" else "<="
+            lines.append(
+                f"- {target} {key} of {model} with {row['train_size']} training records: "
+                f"{format_value(key, value)} (goal {sign} {goal:g}: "
+                f"{'met' if met else 'NOT met'})"
+            )
+    return lines
+
+
+def plot_learning_curves(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    """Accuracy Kendall tau and average-MACs MAPE against train size, one line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    panels = (("accuracy", "kendall_tau", GOAL_TAU), ("avg_macs", "mape", GOAL_MAPE))
+    for ax, (target, key, goal) in zip(axes, panels, strict=True):
+        for model in dict.fromkeys(r["model"] for r in rows):
+            own = sorted(
+                (r for r in rows if r["target"] == target and r["model"] == model),
+                key=lambda r: r["train_size"],
+            )
+            if own:
+                ax.plot([r["train_size"] for r in own], [r[key] for r in own], "o-", label=model)
+        ax.axhline(goal, color="grey", linestyle="--", label=f"goal {goal:g}")
+        ax.set_xlabel("training records")
+        ax.set_ylabel("Kendall tau" if key == "kendall_tau" else "MAPE (%)")
+        ax.set_title(f"{target}: {'Kendall tau' if key == 'kendall_tau' else 'MAPE'}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(
+    rows: Sequence[dict[str, Any]],
+    meta: dict[str, Any],
+    models: Sequence[str],
+    folds: int,
+    ceiling: str | None,
+    seconds: float,
+) -> str:
+    """The markdown report."""
+    lines = [
+        "# Predictor benchmark",
+        "",
+        f"Archive `{meta['archive']}`: {meta['dataset']}, space {meta['space']}, fidelity "
+        f"{meta['fidelity_name']}; {meta['n_archs']} architectures ({meta['n_records']} ok "
+        f"records, {meta['n_failed']} failed). {folds} random train/test splits per train size "
+        f"(same splits for every model), test = all records not used for training. "
+        f"Generated {time.strftime('%Y-%m-%d %H:%M')} in {seconds:.0f} s.",
+        "",
+        markdown_table(rows),
+        "",
+        "## Goals",
+        "",
+        *goal_lines(rows, models),
+        "",
+    ]
+    if ceiling:
+        lines += ["## Seed-noise ceiling", "", ceiling, ""]
+    return "\n".join(lines)
+
+
+def ceiling_text(archive: str) -> str | None:
+    """Seed-to-seed agreement of accuracy in ``archive`` (``None`` without repeated seeds)."""
+    _, records = read_archive(archive)
+    result = noise_ceiling(records, None, "accuracy")
+    if result.pairs == 0:
+        return None
+    return (
+        f"{result.pairs} architectures trained with two seeds: accuracy Kendall tau "
+        f"{result.kendall_tau:.3f}, Spearman {result.spearman:.3f}, RMSE {result.rmse:.4f}."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", default=DEFAULT_ARCHIVE)
+    parser.add_argument("--models", default="xgb,gp,mlp")
+    parser.add_argument("--train-sizes", default="25,50,100,200")
+    parser.add_argument("--targets", default="accuracy,avg_macs")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out-dir", default="benchmarks/results")
+    args = parser.parse_args(argv)
+    models = parse_list(args.models, "models")
+    targets = parse_list(args.targets, "targets", list(TARGETS))
+    sizes = parse_sizes(args.train_sizes)
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    rows, meta = evaluate_archive(
+        args.data,
+        models,
+        targets,
+        sizes,
+        args.folds,
+        args.seed,
+        progress=lambda label: print(f"  {label}", file=sys.stderr, flush=True),
+    )
+    if not rows:
+        raise UserError(f"{args.data} holds too few records for --train-sizes {args.train_sizes}")
+    out = Path(args.out_dir)
+    text = report(
+        rows, meta, models, args.folds, ceiling_text(args.data), time.perf_counter() - start
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "predictors.md").write_text(text)
+    plot_learning_curves(rows, out / "predictors_learning_curve.png")
+    print(text)
+    print(f"wrote {out / 'predictors.md'} and {out / 'predictors_learning_curve.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
