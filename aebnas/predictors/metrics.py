@@ -224,12 +224,20 @@ class NoiseCeiling:
         kendall_tau: Kendall tau between the seeds' values.
         spearman: Spearman rho.
         rmse: Root mean squared difference.
+        mape: Mean absolute difference in % of the first seed's value (the error a perfect
+            predictor of one seed's value would still make on the other seed).
+        predictor_tau: Kendall tau a perfect predictor of the seed-averaged value can reach
+            against one seed's value: with Pearson ``r`` between seeds (the reliability of one
+            measurement), the truth-vs-measurement correlation is ``sqrt(r)`` and, for
+            Gaussian values, ``tau = 2 / pi * arcsin(sqrt(r))``.
     """
 
     pairs: int
     kendall_tau: float
     spearman: float
     rmse: float
+    mape: float = math.nan
+    predictor_tau: float = math.nan
 
     def to_json(self) -> dict[str, float]:
         return {
@@ -237,7 +245,17 @@ class NoiseCeiling:
             "kendall_tau": self.kendall_tau,
             "spearman": self.spearman,
             "rmse": self.rmse,
+            "mape": self.mape,
+            "predictor_tau": self.predictor_tau,
         }
+
+
+def implied_predictor_tau(first: np.ndarray, second: np.ndarray) -> float:
+    """``2 / pi * arcsin(sqrt(r))`` for the Pearson ``r`` of two seeds' values (see above)."""
+    if len(first) < 3 or np.std(first) == 0 or np.std(second) == 0:
+        return math.nan
+    r = float(np.corrcoef(first, second)[0, 1])
+    return float(2 / math.pi * math.asin(math.sqrt(max(r, 0.0))))
 
 
 def _by_arch(records: Iterable[dict[str, Any]], target: str) -> dict[str, dict[int, float]]:
@@ -304,4 +322,6 @@ def noise_ceiling(
         kendall_tau=_rank_correlation(stats.kendalltau, a, b),
         spearman=_rank_correlation(stats.spearmanr, a, b),
         rmse=float(np.sqrt(np.mean((a - b) ** 2))),
+        mape=float(100 * np.mean(np.abs(a - b) / np.abs(a))),
+        predictor_tau=implied_predictor_tau(a, b),
     )

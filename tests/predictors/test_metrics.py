@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from aebnas.predictors.metrics import (
     average,
@@ -83,3 +84,17 @@ def test_noise_ceiling_within_one_archive_and_across_two() -> None:
     split = noise_ceiling(first, second)
     assert split.to_json() == single.to_json()
     assert noise_ceiling(first).pairs == 0
+
+
+def test_perfect_predictor_beats_the_seed_to_seed_tau() -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.normal(0.8, 0.01, 4000)
+    first, second = (truth + rng.normal(0, 0.01, truth.size) for _ in range(2))
+    ceiling = noise_ceiling(
+        [_record(f"a{i}", 0, v) for i, v in enumerate(first)],
+        [_record(f"a{i}", 1, v) for i, v in enumerate(second)],
+    )
+    measured = stats.kendalltau(truth, first)[0]
+    assert ceiling.predictor_tau == pytest.approx(measured, abs=0.02)
+    assert ceiling.predictor_tau > ceiling.kendall_tau + 0.1
+    assert ceiling.mape == pytest.approx(100 * np.mean(np.abs(first - second) / first))
