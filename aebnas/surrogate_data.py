@@ -20,7 +20,6 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +36,14 @@ from aebnas.evaluate import evaluate_architecture
 from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_stratified
 from aebnas.train import resolve_device
+from aebnas.versions import package_versions as installed_versions
 
 PACKAGES = ("aebnas", "torch", "torchvision", "numpy", "fvcore")
 
 
 def package_versions() -> dict[str, str]:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    """Installed versions of the packages this format depends on."""
+    return installed_versions(PACKAGES)
 
 
 def default_archive_path(dataset: str, space: str, fidelity: str) -> Path:

@@ -15,7 +15,6 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from aebnas.predictors.base import (
 )
 from aebnas.predictors.features import FEATURES_VERSION, feature_names, features
 from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace
+from aebnas.versions import package_versions as installed_versions
 
 PREDICTOR_FORMAT = "aebnas.predictor"
 PREDICTOR_VERSION = 1
@@ -39,14 +39,8 @@ PACKAGES = ("aebnas", "numpy", "torch", "botorch", "gpytorch", "xgboost", "sciki
 
 
 def package_versions() -> dict[str, str]:
-    """Installed versions of the packages a saved predictor depends on."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    """Installed versions of the packages this format depends on."""
+    return installed_versions(PACKAGES)
 
 
 def load_model(directory: Path) -> Predictor:
