@@ -5,3 +5,11 @@ The package reads like the pipeline: ``data -> space -> models -> costs -> train
 """
 
 __version__ = "0.1.0"
+
+import warnings
+
+# linear_operator (GPyTorch's backend) calls torch.jit.script at import; torch 2.14 warns about it
+# on every command line. Nothing of ours uses TorchScript.
+warnings.filterwarnings(
+    "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
+)
