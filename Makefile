@@ -11,8 +11,11 @@ N ?= 300
 SEED ?= 0
 CONFIG ?= configs/fashion-mnist.yaml
 WORKERS ?= 2
+# make predictors: fit these models on the archive of DATASET/SPACE at low fidelity
+MODELS ?= gp xgb
+ARCHIVE ?= data/surrogates/$(DATASET)-$(SPACE)-low.jsonl
 
-.PHONY: setup data test lint surrogate-data search clean
+.PHONY: setup data test lint surrogate-data predictors search clean
 
 setup: $(VENV)/.installed data
 
@@ -40,6 +43,14 @@ test: setup lint
 surrogate-data: setup
 	$(BIN)/python -m aebnas.surrogate_data --config $(CONFIG) --dataset $(DATASET) \
 		--space $(SPACE) -n $(N) --seed $(SEED) --workers $(WORKERS)
+
+# Saved predictors (accuracy and average MACs) for reuse: predictors/<dataset>-<space>-low/.
+predictors: setup
+	for model in $(MODELS); do for target in accuracy avg_macs; do \
+		$(BIN)/python -m aebnas.predictors fit --data $(ARCHIVE) --model $$model \
+			--target $$target --out predictors/$(DATASET)-$(SPACE)-low/$$model-$$target --force \
+			|| exit 1; \
+	done; done
 
 search: setup
 	$(BIN)/python -m aebnas.bo_search --config configs/fashion-mnist.yaml
