@@ -2,13 +2,17 @@
 
     nice -n 10 .venv/bin/python benchmarks/predictors.py \
         [--data data/surrogates/fashion-mnist-aebnas-plus-low.jsonl] [--models xgb,gp,mlp] \
-        [--train-sizes 25,50,100,200] [--folds 5] [--seed 0]
+        [--train-sizes 25,50,100,200] [--folds 5] [--seed 0] \
+        [--noise data/surrogates/fashion-mnist-aebnas-plus-low-noise.jsonl]
 
 For each target (validation accuracy, average MACs), train size and model: Kendall tau, Spearman,
 RMSE, MAPE, 90%-interval coverage and precision at the top 10%, averaged over ``--folds`` random
 train/test splits (the same splits for every model). Writes ``benchmarks/results/predictors.md``
 (the table, the goals and the seed-noise ceiling when the archive has repeated seeds) and
-``benchmarks/results/predictors_learning_curve.png``, and prints the markdown.
+``benchmarks/results/predictors_learning_curve.png``, and prints the markdown. ``--noise`` names
+an archive of the same architectures trained with other seeds: the seed-to-seed agreement (and the
+Kendall tau / MAPE a perfect predictor of the seed-averaged value would reach against one seed)
+is the ceiling no predictor can pass, drawn on the learning curves.
 
 Goals: accuracy Kendall tau >= 0.85 with 100 training records; average-MACs MAPE <= 2%.
 """
@@ -16,6 +20,7 @@ Goals: accuracy Kendall tau >= 0.85 with 100 training records; average-MACs MAPE
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -32,7 +37,7 @@ from aebnas.errors import UserError, run_cli
 from aebnas.predictors.cli import parse_list, parse_sizes
 from aebnas.predictors.evaluation import evaluate_archive, format_value, markdown_table
 from aebnas.predictors.features import TARGETS
-from aebnas.predictors.metrics import noise_ceiling
+from aebnas.predictors.metrics import NoiseCeiling, noise_ceiling
 
 DEFAULT_ARCHIVE = "data/surrogates/fashion-mnist-aebnas-plus-low.jsonl"
 GOAL_TAU, GOAL_TAU_SIZE, GOAL_MAPE = 0.85, 100, 2.0
@@ -62,7 +67,9 @@ def goal_lines(rows: Sequence[dict[str, Any]], models: Sequence[str]) -> list[st
     return lines
 
 
-def plot_learning_curves(rows: Sequence[dict[str, Any]], path: Path) -> None:
+def plot_learning_curves(
+    rows: Sequence[dict[str, Any]], path: Path, ceilings: dict[str, NoiseCeiling]
+) -> None:
     """Accuracy Kendall tau and average-MACs MAPE against train size, one line per model."""
     import matplotlib
 
@@ -80,6 +87,10 @@ def plot_learning_curves(rows: Sequence[dict[str, Any]], path: Path) -> None:
             if own:
                 ax.plot([r["train_size"] for r in own], [r[key] for r in own], "o-", label=model)
         ax.axhline(goal, color="grey", linestyle="--", label=f"goal {goal:g}")
+        if target in ceilings:
+            ceiling = ceilings[target]
+            value = ceiling.predictor_tau if key == "kendall_tau" else ceiling.mape / math.sqrt(2)
+            ax.axhline(value, color="red", linestyle=":", label="seed-noise ceiling")
         ax.set_xlabel("training records")
         ax.set_ylabel("Kendall tau" if key == "kendall_tau" else "MAPE (%)")
         ax.set_title(f"{target}: {'Kendall tau' if key == 'kendall_tau' else 'MAPE'}")
@@ -96,7 +107,7 @@ def report(
     meta: dict[str, Any],
     models: Sequence[str],
     folds: int,
-    ceiling: str | None,
+    ceilings: dict[str, NoiseCeiling],
     seconds: float,
 ) -> str:
     """The markdown report."""
@@ -116,21 +127,29 @@ def report(
         *goal_lines(rows, models),
         "",
     ]
-    if ceiling:
-        lines += ["## Seed-noise ceiling", "", ceiling, ""]
+    if ceilings:
+        lines += ["## Seed-noise ceiling", "", *ceiling_lines(ceilings), ""]
     return "\n".join(lines)
 
 
-def ceiling_text(archive: str) -> str | None:
-    """Seed-to-seed agreement of accuracy in ``archive`` (``None`` without repeated seeds)."""
-    _, records = read_archive(archive)
-    result = noise_ceiling(records, None, "accuracy")
-    if result.pairs == 0:
-        return None
-    return (
-        f"{result.pairs} architectures trained with two seeds: accuracy Kendall tau "
-        f"{result.kendall_tau:.3f}, Spearman {result.spearman:.3f}, RMSE {result.rmse:.4f}."
-    )
+def noise_ceilings(archive: str, noise: str | None) -> dict[str, NoiseCeiling]:
+    """Per target, the seed-to-seed agreement of ``archive`` (with ``noise``, if given)."""
+    records = read_archive(archive)[1]
+    other = read_archive(noise)[1] if noise else None
+    found = {t: noise_ceiling(records, other, t) for t in TARGETS}
+    return {t: c for t, c in found.items() if c.pairs > 0}
+
+
+def ceiling_lines(ceilings: dict[str, NoiseCeiling]) -> list[str]:
+    """Markdown bullets: seed-to-seed agreement and the perfect predictor's expected scores."""
+    return [
+        f"- {target}: {c.pairs} architectures trained with two seeds: Kendall tau "
+        f"{c.kendall_tau:.3f}, Spearman {c.spearman:.3f}, RMSE {c.rmse:.4g}, MAPE {c.mape:.2f}% "
+        f"between seeds. A perfect predictor of the seed-averaged value would reach about "
+        f"Kendall tau {c.predictor_tau:.3f} and MAPE {c.mape / math.sqrt(2):.2f}% against one "
+        f"seed's measurement (independent noise of equal size per seed)."
+        for target, c in ceilings.items()
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out-dir", default="benchmarks/results")
+    parser.add_argument("--noise", help="archive of the same architectures with other seeds")
     args = parser.parse_args(argv)
     models = parse_list(args.models, "models")
     targets = parse_list(args.targets, "targets", list(TARGETS))
@@ -161,12 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not rows:
         raise UserError(f"{args.data} holds too few records for --train-sizes {args.train_sizes}")
     out = Path(args.out_dir)
-    text = report(
-        rows, meta, models, args.folds, ceiling_text(args.data), time.perf_counter() - start
-    )
+    ceilings = noise_ceilings(args.data, args.noise)
+    text = report(rows, meta, models, args.folds, ceilings, time.perf_counter() - start)
     out.mkdir(parents=True, exist_ok=True)
     (out / "predictors.md").write_text(text)
-    plot_learning_curves(rows, out / "predictors_learning_curve.png")
+    plot_learning_curves(rows, out / "predictors_learning_curve.png", ceilings)
     print(text)
     print(f"wrote {out / 'predictors.md'} and {out / 'predictors_learning_curve.png'}")
     return 0
