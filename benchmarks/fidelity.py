@@ -68,7 +68,8 @@ def markdown(rows: Sequence[dict[str, Any]], pairs: Sequence[tuple[dict, dict]],
     }
     lines = [
         f"Fidelity check ({what}): {len(pairs)} architectures trained at both fidelities; "
-        f"median training time {seconds['low']:.1f} s (low) vs {seconds['full']:.1f} s (full).",
+        f"median training time {seconds['low']:.1f} s (low) vs {seconds['full']:.1f} s (full), "
+        "as recorded when each was trained (the machine's load differed).",
         "",
         "| target | Kendall tau | Spearman | mean low | mean full |",
         "|---|---:|---:|---:|---:|",
