@@ -89,16 +89,43 @@ class ThresholdConfig:
 
 @dataclass
 class SearchConfig:
-    """Bayesian-optimisation search settings (see ``python -m aebnas.bo_search``)."""
+    """Search settings (see ``python -m aebnas.bo_search``).
+
+    Args:
+        strategy: ``bo`` (surrogates + BoTorch acquisition), ``nsga2`` (the reference loop)
+            or ``random``.
+        budget: Evaluations of the run (full-fidelity trainings; archive look-ups in
+            benchmark mode).
+        batch_size: Candidates proposed per round.
+        surrogate: Predictor kind of ``bo``: ``gp`` or ``xgb`` (``mlp`` also works).
+        acquisition: ``qlognehvi`` or ``qlognparego``.
+        pool_size: Candidates generated per round before local search (real runs).
+        initial: Random initial design size when there is no prior (low-fidelity) knowledge.
+        archive: Low-fidelity archive used as prior knowledge of real runs.
+        predictors: Folder with saved prior predictors ``accuracy/`` and ``avg_macs/`` (else
+            they are fit on ``archive``).
+        benchmark: Answer evaluations from this archive instead of training.
+        hv_ref_accuracy: Hypervolume reference accuracy (``None``: the lowest accuracy on the
+            reference archive's front minus 0.01; 0 without an archive).
+        hv_ref_macs: Hypervolume reference MMACs (``None``: the cap, else the reference
+            archive's largest average MACs).
+        threads: Torch CPU threads of the search process (``None``: torch's default; 1 is
+            faster for the surrogate fits on a machine shared with other jobs).
+    """
 
     strategy: str = "bo"
     budget: int = 8
     batch_size: int = 4
     surrogate: str = "gp"
     acquisition: str = "qlognehvi"
-    pool_size: int = 2000
+    pool_size: int = 400
+    initial: int = 8
     archive: str | None = None
     predictors: str | None = None
+    benchmark: str | None = None
+    hv_ref_accuracy: float | None = None
+    hv_ref_macs: float | None = None
+    threads: int | None = None
 
 
 @dataclass

@@ -1,0 +1,167 @@
+"""Evaluators: what answers "how good is this architecture?" during a search.
+
+- :class:`TrainingEvaluator` (real searches): full-fidelity training, threshold tuning on the
+  validation split, a final test-split evaluation at the tuned thresholds and a checkpoint of
+  the network (``checkpoints/<hash>.safetensors``); records are labelled
+  ``fidelity_name="full"``.
+- :class:`BenchmarkEvaluator` (``--benchmark ARCHIVE``): the answer is the archive's row for the
+  architecture (no training); the domain is the archive's rows. Records keep the row's
+  fidelity label and are marked ``source="benchmark"``; the bulky saved outcomes and package
+  versions of the row are left out.
+
+Both return JSON-ready result records (see :mod:`aebnas.evaluate`); a candidate-level failure
+(diverged training, a shape error) is a record with ``status="failed"``, never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from aebnas.archive import read_archive
+from aebnas.archive.outcomes import pack_outcomes
+from aebnas.config import Config
+from aebnas.data import Dataset, load_dataset
+from aebnas.errors import UserError
+from aebnas.evaluate import evaluate_architecture
+from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, parse_architecture
+from aebnas.surrogate_data import package_versions
+from aebnas.train import resolve_device
+
+FULL = "full"
+#: Row fields a benchmark record does not copy (large, or about the machine that trained it).
+BENCHMARK_DROP = ("outcomes", "packages", "finished")
+
+
+class Evaluator(Protocol):
+    """Turns an architecture into a result record."""
+
+    fidelity_name: str
+
+    def evaluate(self, arch: Architecture) -> dict[str, Any]: ...
+
+
+def json_ready(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as it reads back from the archive (tuples -> lists, numpy -> float)."""
+    return json.loads(json.dumps(record, default=float))
+
+
+class TrainingEvaluator:
+    """Full-fidelity training + tuning + test + checkpoint (see the module docstring).
+
+    Args:
+        config: Data, full-fidelity training and threshold settings, seed, device.
+        space: The search space.
+        checkpoints: Folder of the network checkpoints.
+        dataset: An already loaded dataset (loaded from ``config.data`` on first use if None).
+    """
+
+    fidelity_name = FULL
+
+    def __init__(
+        self,
+        config: Config,
+        space: SearchSpace,
+        checkpoints: Path,
+        dataset: Dataset | None = None,
+    ) -> None:
+        self.config = config
+        self.space = space
+        self.checkpoints = checkpoints
+        self._dataset = dataset
+
+    @property
+    def dataset(self) -> Dataset:
+        if self._dataset is None:
+            data = self.config.data
+            self._dataset = load_dataset(
+                data.dataset, data.root, data.val_size, seed=self.config.seed
+            )
+        return self._dataset
+
+    def evaluate(self, arch: Architecture) -> dict[str, Any]:
+        """Train, tune, test and checkpoint ``arch``; a JSON-ready record."""
+        config = self.config
+        try:
+            record = evaluate_architecture(
+                arch,
+                self.space,
+                self.dataset,
+                config.full_fidelity,
+                config.thresholds,
+                seed=config.seed,
+                device=resolve_device(config.device),
+                test=True,
+                checkpoint=self.checkpoints / f"{arch.hash}.safetensors",
+                keep_outcomes=True,
+            )
+        except (RuntimeError, ValueError) as err:
+            record = {
+                "arch": arch.canonical,
+                "hash": arch.hash,
+                "seed": config.seed,
+                "status": "failed",
+                "reason": f"{type(err).__name__}: {err}",
+            }
+        outcomes = record.pop("outcomes", None)
+        if outcomes is not None:
+            record["outcomes"] = pack_outcomes(outcomes)
+        if record["status"] == "ok":
+            record["checkpoint"] = str(Path("checkpoints") / f"{arch.hash}.safetensors")
+        record.update(
+            fidelity_name=FULL,
+            encoding_version=ENCODING_VERSION,
+            packages=package_versions(),
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+        return json_ready(record)
+
+
+class BenchmarkEvaluator:
+    """Answers from an archive's rows (see the module docstring).
+
+    Args:
+        path: The archive (``.jsonl``).
+        space: Its search space (rows are parsed and validated).
+        limit: Use only the first ``limit`` rows (a growing archive read at a fixed size).
+    """
+
+    def __init__(self, path: str | Path, space: SearchSpace, limit: int | None = None) -> None:
+        self.path = Path(path)
+        meta, records = read_archive(self.path)
+        if meta.get("space") not in (None, space.name):
+            raise UserError(
+                f"benchmark archive {self.path} holds space {meta.get('space')!r}, the search "
+                f"uses {space.name!r}; pass --space {meta.get('space')}"
+            )
+        self.meta = meta
+        self.records = records[:limit] if limit is not None else records
+        self.rows: dict[str, dict[str, Any]] = {}
+        for record in self.records:
+            self.rows.setdefault(parse_architecture(record["arch"], space).canonical, record)
+        if not self.rows:
+            raise UserError(f"benchmark archive {self.path} has no rows")
+        self.fidelity_name = str(
+            meta.get("fidelity_name") or next(iter(self.rows.values())).get("fidelity_name", "")
+        )
+
+    @property
+    def archs(self) -> list[Architecture]:
+        return [Architecture.parse(a) for a in self.rows]
+
+    @property
+    def row_records(self) -> Sequence[dict[str, Any]]:
+        """One record per architecture (the first row of each)."""
+        return list(self.rows.values())
+
+    def evaluate(self, arch: Architecture) -> dict[str, Any]:
+        row = self.rows.get(arch.canonical)
+        if row is None:
+            raise ValueError(f"{arch.canonical} is not a row of {self.path}")
+        record = {k: v for k, v in row.items() if k not in BENCHMARK_DROP}
+        record.update(source="benchmark", benchmark_archive=str(self.path))
+        record.setdefault("fidelity_name", self.fidelity_name)
+        return json_ready(record)

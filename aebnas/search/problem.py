@@ -1,0 +1,272 @@
+"""What the search optimises: objectives, the MAC constraint, operating points and hypervolume.
+
+Every evaluated candidate is summarised by one operating point (validation accuracy, average
+MACs) chosen on its tuned accuracy-vs-MACs curve:
+
+- ``budget`` mode (``thresholds.max_macs`` = cap): maximise accuracy, minimise average MACs,
+  subject to average MACs <= cap (an outcome constraint; points above it are infeasible);
+- ``target`` mode (``thresholds.target_macs`` = T, the reference's mode): maximise accuracy,
+  minimise the MAC deviation ``MAPE = 100 * |MACs - T| / T``;
+- ``open`` mode (neither set): maximise accuracy, minimise average MACs, no constraint.
+
+A record tuned for another objective (the low-fidelity archive is tuned without a cap, a
+benchmark archive for whatever it was built with) is re-read at our objective from its stored
+curve: the most accurate curve point meeting the cap (or the best target score), then the
+cheapest point within ``accuracy_tolerance`` of it, as :func:`aebnas.evaluate.within_tolerance`
+does. The stored curve is thinned to at most 64 points, so a re-read point can be slightly worse
+than re-tuning from the saved outcomes would give.
+
+Hypervolume: of the feasible points in (accuracy up, cost down) with the fixed reference point
+``(ref_accuracy, ref_cost)`` (``botorch.utils.multi_objective.hypervolume.Hypervolume``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.utils.multi_objective.hypervolume import Hypervolume
+from botorch.utils.multi_objective.pareto import is_non_dominated
+
+from aebnas.config import Config
+from aebnas.errors import UserError
+from aebnas.thresholds.outcomes import BUDGET_TOLERANCE
+
+MODES = ("budget", "target", "open")
+#: The reference's MAC-deviation weight in its target score (accuracy% - 0.1 * MAPE).
+TARGET_PENALTY = 0.1
+#: Cost reference of target mode: 100% deviation (0 MACs or twice the target).
+TARGET_REF_MAPE = 100.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A candidate's operating point at the search's objective.
+
+    Args:
+        accuracy: Validation accuracy (fraction).
+        avg_macs: Average MMACs per sample at that point.
+        thresholds: Per intermediate exit (``None`` = off), or ``None`` when unknown.
+        feasible: Whether it meets the MAC cap (always true without a cap).
+    """
+
+    accuracy: float
+    avg_macs: float
+    thresholds: list[float | None] | None
+    feasible: bool
+
+
+@dataclass(frozen=True)
+class SearchProblem:
+    """Objectives, constraint and hypervolume reference of one search.
+
+    Args:
+        mode: One of :data:`MODES`.
+        macs: The cap (budget mode) or the target (target mode), MMACs; ``None`` in open mode.
+        tolerance: Accuracy tolerance of the operating-point choice (fraction).
+        ref_accuracy: Hypervolume reference accuracy (fraction).
+        ref_cost: Hypervolume reference cost (MMACs, or MAPE % in target mode).
+    """
+
+    mode: str
+    macs: float | None
+    tolerance: float
+    ref_accuracy: float
+    ref_cost: float
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UserError(f"unknown search mode {self.mode!r}; choose one of {MODES}")
+        if self.mode != "open" and (self.macs is None or self.macs <= 0):
+            flag = "--max-macs" if self.mode == "budget" else "--target-macs"
+            raise UserError(f"{flag} must be a positive number of MMACs, got {self.macs}")
+        if not self.ref_cost > 0:
+            raise UserError(f"the hypervolume reference cost must be positive, got {self.ref_cost}")
+
+    # ---------------------------------------------------------------- objectives
+    @property
+    def cap(self) -> float | None:
+        """The MAC cap (budget mode) or ``None``."""
+        return self.macs if self.mode == "budget" else None
+
+    @property
+    def cost_name(self) -> str:
+        return "MAC deviation (%)" if self.mode == "target" else "average MMACs"
+
+    def cost(self, avg_macs: Any) -> Any:
+        """The minimised cost of average MACs (numpy array, tensor or float): the MACs
+        themselves, or the MAPE to the target in target mode."""
+        if self.mode == "target":
+            assert self.macs is not None
+            return 100.0 * abs(avg_macs - self.macs) / self.macs
+        return avg_macs
+
+    def feasible(self, avg_macs: float) -> bool:
+        """Whether an average cost meets the cap (with the tuner's float tolerance)."""
+        cap = self.cap
+        return cap is None or avg_macs <= cap * (1.0 + BUDGET_TOLERANCE)
+
+    def target_macs(self, fallback: float) -> float:
+        """The MAC value the reference loop aims at: the target, else the cap, else
+        ``fallback`` (the dataset's default target)."""
+        return self.macs if self.macs is not None else fallback
+
+    # ---------------------------------------------------------------- operating points
+    def record_objective(self, record: dict[str, Any]) -> tuple[str, float]:
+        """The tuner objective ``(mode, MMACs)`` this search implies for ``record``'s network
+        (as :func:`aebnas.evaluate.objective_for`: open mode = budget of its final cost)."""
+        if self.mode == "open":
+            return "budget", float(record["static_macs"]["final"])
+        assert self.macs is not None
+        return self.mode, float(self.macs)
+
+    def outcome(self, record: dict[str, Any]) -> Outcome | None:
+        """The record's operating point at this objective; ``None`` for a failed record."""
+        if record.get("status") != "ok" or not _finite(record.get("accuracy")):
+            return None
+        mode, macs = self.record_objective(record)
+        stored = record.get("objective") or {}
+        same = (
+            stored.get("mode") == mode
+            and _close(stored.get("macs"), macs)
+            and _close(stored.get("accuracy_tolerance"), self.tolerance)
+        )
+        if same or not record.get("curve"):
+            thresholds = [e["threshold"] for e in record.get("exits", [])[:-1]] or None
+            acc, avg = float(record["accuracy"]), float(record["avg_macs"])
+            return Outcome(acc, avg, thresholds, self.feasible(avg))
+        return self._repick(record["curve"], mode, macs)
+
+    def _repick(self, curve: Sequence[dict[str, Any]], mode: str, macs: float) -> Outcome:
+        acc = np.array([p["accuracy"] for p in curve], dtype=np.float64)
+        avg = np.array([p["avg_macs"] for p in curve], dtype=np.float64)
+        if mode == "target":
+            score = acc * 100.0 - TARGET_PENALTY * 100.0 * np.abs(avg - macs) / macs
+            limit = math.inf
+        else:
+            limit = macs * (1.0 + BUDGET_TOLERANCE)
+            score = np.where(avg <= limit, acc - 1e-9 * avg / macs, -np.inf)
+        if not np.isfinite(score).any():  # nothing meets the cap: report the cheapest point
+            k = int(np.argmin(avg))
+            return Outcome(float(acc[k]), float(avg[k]), curve[k]["thresholds"], False)
+        best = int(np.argmax(score))
+        eligible = (avg <= limit) & (acc >= acc[best] - self.tolerance)
+        k = int(np.flatnonzero(eligible)[np.argmin(avg[eligible])]) if self.tolerance > 0 else best
+        return Outcome(float(acc[k]), float(avg[k]), curve[k]["thresholds"], self.feasible(avg[k]))
+
+    # ---------------------------------------------------------------- fronts and volumes
+    def objective_matrix(self, outcomes: Sequence[Outcome]) -> np.ndarray:
+        """Maximised objectives ``[accuracy, -cost]`` per outcome, shape ``(n, 2)``."""
+        if not outcomes:
+            return np.zeros((0, 2))
+        acc = np.array([o.accuracy for o in outcomes], dtype=np.float64)
+        cost = self.cost(np.array([o.avg_macs for o in outcomes], dtype=np.float64))
+        return np.stack([acc, -cost], axis=1)
+
+    @property
+    def ref_point(self) -> np.ndarray:
+        """The hypervolume reference in maximised objectives, shape ``(2,)``."""
+        return np.array([self.ref_accuracy, -self.ref_cost], dtype=np.float64)
+
+    def pareto_mask(self, outcomes: Sequence[Outcome | None]) -> np.ndarray:
+        """Which outcomes are feasible and non-dominated (duplicates: the first kept).
+
+        Returns:
+            Boolean array, shape ``(len(outcomes),)``.
+        """
+        mask = np.zeros(len(outcomes), dtype=bool)
+        index = [i for i, o in enumerate(outcomes) if o is not None and o.feasible]
+        if not index:
+            return mask
+        Y = torch.as_tensor(self.objective_matrix([outcomes[i] for i in index]))  # type: ignore[misc]
+        mask[np.asarray(index)[is_non_dominated(Y, deduplicate=True).numpy()]] = True
+        return mask
+
+    def hypervolume(self, outcomes: Sequence[Outcome | None]) -> float:
+        """Hypervolume of the feasible outcomes w.r.t. :attr:`ref_point` (0 when none)."""
+        feasible = [o for o in outcomes if o is not None and o.feasible]
+        Y = torch.as_tensor(self.objective_matrix(feasible))
+        ref = torch.as_tensor(self.ref_point)
+        Y = Y[(ref < Y).all(dim=-1)]
+        if len(Y) == 0:
+            return 0.0
+        return float(Hypervolume(ref).compute(Y[is_non_dominated(Y)]))
+
+    def hypervolume_curve(self, outcomes: Sequence[Outcome | None]) -> list[float]:
+        """Hypervolume after each of the first ``1..n`` outcomes (evaluation order)."""
+        return [self.hypervolume(outcomes[: i + 1]) for i in range(len(outcomes))]
+
+    def describe(self) -> str:
+        """One line for logs and reports."""
+        if self.mode == "budget":
+            what = f"maximise accuracy, minimise average MACs, subject to MACs <= {self.macs:g}"
+        elif self.mode == "target":
+            what = f"maximise accuracy, minimise |MACs - {self.macs:g}| / {self.macs:g}"
+        else:
+            what = "maximise accuracy, minimise average MACs (no cap)"
+        return (
+            f"{what}; hypervolume reference (accuracy {self.ref_accuracy:.4g}, "
+            f"{self.cost_name} {self.ref_cost:.4g})"
+        )
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _close(a: Any, b: float) -> bool:
+    return _finite(a) and abs(float(a) - b) <= 1e-9 * max(1.0, abs(b))
+
+
+def problem_from_config(
+    config: Config, reference: Sequence[dict[str, Any]] = (), default_ref_macs: float = 0.0
+) -> SearchProblem:
+    """The search problem of a config.
+
+    Args:
+        config: ``thresholds.max_macs`` / ``target_macs`` choose the mode (the cap wins);
+            ``search.hv_ref_accuracy`` / ``hv_ref_macs`` override the reference point.
+        reference: Records that fix the automatic reference point (a benchmark archive or the
+            prior archive): accuracy = the lowest accuracy on their Pareto front minus 0.01
+            (so every front point adds volume); cost (open mode) = their largest average MACs.
+        default_ref_macs: Cost reference in open mode without reference records.
+    """
+    th = config.thresholds
+    mode, macs = (
+        ("budget", th.max_macs)
+        if th.max_macs is not None
+        else ("target", th.target_macs)
+        if th.target_macs is not None
+        else ("open", None)
+    )
+    draft = SearchProblem(mode, macs, th.accuracy_tolerance, 0.0, _ref_cost(mode, macs, 1.0))
+    outcomes = [o for o in (draft.outcome(r) for r in reference) if o is not None]
+    ref_cost = config.search.hv_ref_macs
+    if ref_cost is None:
+        fallback = max((o.avg_macs for o in outcomes), default=default_ref_macs)
+        ref_cost = _ref_cost(mode, macs, fallback)
+    elif mode == "target":
+        ref_cost = float(draft.cost(ref_cost))
+    ref_acc = config.search.hv_ref_accuracy
+    if ref_acc is None:
+        draft = SearchProblem(mode, macs, th.accuracy_tolerance, 0.0, ref_cost)
+        front = [o for o, on in zip(outcomes, draft.pareto_mask(outcomes), strict=True) if on]
+        ref_acc = max(0.0, min(o.accuracy for o in front) - 0.01) if front else 0.0
+    if ref_cost <= 0:
+        raise UserError(
+            "no hypervolume reference cost: set search.hv_ref_macs, --max-macs or give an archive"
+        )
+    return SearchProblem(mode, macs, th.accuracy_tolerance, ref_acc, ref_cost)
+
+
+def _ref_cost(mode: str, macs: float | None, fallback: float) -> float:
+    if mode == "budget":
+        assert macs is not None
+        return float(macs)
+    if mode == "target":
+        return TARGET_REF_MAPE
+    return float(fallback)

@@ -1,0 +1,66 @@
+"""One real search round: full-fidelity training (tiny), tuning, test split, checkpoint, report."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from safetensors import safe_open
+
+from aebnas.archive import read_archive
+from aebnas.bo_search import main
+from aebnas.errors import run_cli
+
+CONFIG = """
+version: 1
+seed: 0
+space: aebnas-plus
+data:
+  dataset: fashion-mnist
+  val_size: 500
+full_fidelity:
+  epochs: 1
+  batch_size: 64
+  train_size: 256
+search:
+  strategy: bo
+  budget: 1
+  batch_size: 1
+  initial: 1
+"""
+
+
+@pytest.mark.slow
+def test_one_real_round_trains_tunes_tests_and_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(CONFIG)
+    run = tmp_path / "run"
+    assert run_cli(main, ["--config", str(config), "--out", str(run), "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Pareto front" in out and f"report: {run / 'report.md'}" in out
+
+    meta, records = read_archive(run / "archive.jsonl")
+    assert meta["kind"] == "aebnas.search" and len(records) == 1
+    record = records[0]
+    assert record["status"] == "ok" and record["fidelity_name"] == "full"
+    assert record["fidelity"]["train_size"] == 256
+    assert 0.0 <= record["test"]["accuracy"] <= 1.0 and record["test"]["avg_macs"] > 0
+    assert record["proposal"]["origin"] == "initial"
+
+    front = json.loads((run / "pareto.json").read_text())["front"]
+    assert [row["arch"] for row in front] == [record["arch"]]
+    row = front[0]
+    assert row["test_accuracy"] == record["test"]["accuracy"] and row["exits"]
+    checkpoint = run / row["checkpoint"]
+    with safe_open(str(checkpoint), "pt") as f:
+        assert f.metadata()["arch"] == record["arch"]
+    with open(run / "pareto.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["arch"] == record["arch"] and json.loads(rows[0]["thresholds"]) is not None
+    for name in ("config.yaml", "pareto.png", "hypervolume.png", "report.md", "summary.json"):
+        assert (run / name).is_file(), name
+    assert record["arch"] in (run / "report.md").read_text()
