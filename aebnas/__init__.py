@@ -6,6 +6,7 @@ The package reads like the pipeline: ``data -> space -> models -> costs -> train
 
 __version__ = "0.1.0"
 
+import logging
 import warnings
 
 # linear_operator (GPyTorch's backend) calls torch.jit.script at import; torch 2.14 warns about it
@@ -13,3 +14,6 @@ import warnings
 warnings.filterwarnings(
     "ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning
 )
+# Lazily imported by GPyTorch/BoTorch code paths; on a CPU-only machine it logs "No CUDA runtime
+# is found" once per process, which is expected here and not actionable.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
