@@ -46,14 +46,23 @@ def exit_tables(rows: Sequence[dict[str, Any]]) -> list[str]:
             "| exit after stage | cumulative MMACs | util % | standalone acc % | threshold |",
             "|---|---|---|---|---|",
         ]
+        final = row["exits"][-1]
         for e in row["exits"]:
-            thr = "-" if e["threshold"] is None else f"{e['threshold']:.4f}"
+            thr = _exit_threshold(e, is_final=e is final)
             lines.append(
                 f"| {e['position']} | {e['macs']:.3f} | {100 * e['util']:.1f} | "
                 f"{100 * e['accuracy']:.2f} | {thr} |"
             )
         lines.append("")
     return lines
+
+
+def _exit_threshold(exit_row: dict[str, Any], is_final: bool) -> str:
+    """The threshold cell: ``-`` for the final head (no threshold), ``off`` for a switched-off
+    exit (its branch is then not run, so its cumulative MMACs are never paid)."""
+    if is_final:
+        return "-"
+    return "off" if exit_row["threshold"] is None else f"{exit_row['threshold']:.4f}"
 
 
 def rounds_table(rounds: Sequence[dict[str, Any]]) -> list[str]:
