@@ -183,6 +183,14 @@ def bootstrap_indices(n: int, members: int, seed: int) -> list[np.ndarray]:
     return samples
 
 
+def in_bag_mask(samples: list[np.ndarray], n: int) -> np.ndarray:
+    """Whether row ``i`` is in bootstrap sample ``k``, shape ``(len(samples), n)``."""
+    mask = np.zeros((len(samples), n), dtype=bool)
+    for k, index in enumerate(samples):
+        mask[k, index] = True
+    return mask
+
+
 def spread_calibration(y: np.ndarray, member_predictions: np.ndarray, in_bag: np.ndarray) -> float:
     """Factor that inflates an ensemble's spread to match its out-of-bag errors.
 

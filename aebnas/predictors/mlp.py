@@ -24,6 +24,7 @@ from aebnas.predictors.base import (
     bootstrap_indices,
     check_xy,
     ensemble_summary,
+    in_bag_mask,
     read_arrays,
     read_model_config,
     spread_calibration,
@@ -117,9 +118,7 @@ class MLPPredictor:
                 net = build_mlp(X.shape[1], self.settings)
                 index = torch.as_tensor(idx)
                 self.nets.append(train_member(net, Xs[index], z[index], self.settings))
-        in_bag = np.zeros((len(samples), len(y)), dtype=bool)
-        for k, idx in enumerate(samples):
-            in_bag[k, idx] = True
+        in_bag = in_bag_mask(samples, len(y))
         self.spread = 1.0
         raw = self.members_tensor(torch.as_tensor(X, dtype=torch.float64)).detach().numpy()
         self.spread = spread_calibration(y, raw, in_bag)

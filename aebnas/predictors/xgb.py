@@ -23,6 +23,7 @@ from aebnas.predictors.base import (
     bootstrap_indices,
     check_xy,
     ensemble_summary,
+    in_bag_mask,
     inflate,
     read_arrays,
     read_model_config,
@@ -98,9 +99,7 @@ class XGBPredictor:
         z = self.y_scaler.transform(y)
         samples = bootstrap_indices(len(y), self.settings.members, self.settings.seed)
         self.boosters = [self._fit_member(X[idx], z[idx], k) for k, idx in enumerate(samples)]
-        in_bag = np.zeros((len(samples), len(y)), dtype=bool)
-        for k, idx in enumerate(samples):
-            in_bag[k, idx] = True
+        in_bag = in_bag_mask(samples, len(y))
         self.spread = 1.0
         self.spread = spread_calibration(y, self._raw_members(X), in_bag)
         return self
