@@ -27,7 +27,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aebnas.archive import Archive, read_archive, record_key
-from aebnas.archive.outcomes import pack_outcomes
+from aebnas.archive.records import candidate_record
 from aebnas.cli import ArgumentParser
 from aebnas.config import Config, FidelityConfig, apply_overrides, load_config
 from aebnas.data import Dataset, dataset_info, load_dataset
@@ -36,14 +36,6 @@ from aebnas.evaluate import evaluate_architecture
 from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_stratified
 from aebnas.train import resolve_device
-from aebnas.versions import package_versions as installed_versions
-
-PACKAGES = ("aebnas", "torch", "torchvision", "numpy", "fvcore")
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages this format depends on."""
-    return installed_versions(PACKAGES)
 
 
 def default_archive_path(dataset: str, space: str, fidelity: str) -> Path:
@@ -104,8 +96,8 @@ def _run_job(job: Job) -> dict[str, Any]:
 def evaluate_job(job: Job, spec: RunSpec, space: SearchSpace, dataset: Dataset) -> dict[str, Any]:
     """Evaluate one candidate into an archive record (failures become records, not raises)."""
     arch = parse_architecture(job.arch, space)
-    try:
-        record = evaluate_architecture(
+    return candidate_record(
+        lambda: evaluate_architecture(
             arch,
             space,
             dataset,
@@ -114,25 +106,11 @@ def evaluate_job(job: Job, spec: RunSpec, space: SearchSpace, dataset: Dataset) 
             seed=job.seed,
             device=resolve_device(spec.config.device),
             keep_outcomes=True,
-        )
-    except (RuntimeError, ValueError) as err:  # a candidate-level failure, e.g. a shape error
-        record = {
-            "arch": arch.canonical,
-            "hash": arch.hash,
-            "seed": job.seed,
-            "status": "failed",
-            "reason": f"{type(err).__name__}: {err}",
-        }
-    outcomes = record.pop("outcomes", None)
-    if outcomes is not None:
-        record["outcomes"] = pack_outcomes(outcomes)
-    record.update(
-        fidelity_name=spec.fidelity_name,
-        encoding_version=ENCODING_VERSION,
-        packages=package_versions(),
-        finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        ),
+        arch,
+        job.seed,
+        spec.fidelity_name,
     )
-    return record
 
 
 def plan_jobs(args: Any, space: SearchSpace, config: Config) -> list[Job]:

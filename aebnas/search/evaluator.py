@@ -16,19 +16,17 @@ Both return JSON-ready result records (see :mod:`aebnas.evaluate`); a candidate-
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from aebnas.archive import read_archive
-from aebnas.archive.outcomes import pack_outcomes
+from aebnas.archive.records import candidate_record
 from aebnas.config import Config
 from aebnas.data import Dataset, load_dataset
 from aebnas.errors import UserError
 from aebnas.evaluate import evaluate_architecture
-from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, parse_architecture
-from aebnas.surrogate_data import package_versions
+from aebnas.space import Architecture, SearchSpace, parse_architecture
 from aebnas.train import resolve_device
 
 FULL = "full"
@@ -85,8 +83,9 @@ class TrainingEvaluator:
     def evaluate(self, arch: Architecture) -> dict[str, Any]:
         """Train, tune, test and checkpoint ``arch``; a JSON-ready record."""
         config = self.config
-        try:
-            record = evaluate_architecture(
+        checkpoint = self.checkpoints / f"{arch.hash}.safetensors"
+        record = candidate_record(
+            lambda: evaluate_architecture(
                 arch,
                 self.space,
                 self.dataset,
@@ -95,28 +94,15 @@ class TrainingEvaluator:
                 seed=config.seed,
                 device=resolve_device(config.device),
                 test=True,
-                checkpoint=self.checkpoints / f"{arch.hash}.safetensors",
+                checkpoint=checkpoint,
                 keep_outcomes=True,
-            )
-        except (RuntimeError, ValueError) as err:
-            record = {
-                "arch": arch.canonical,
-                "hash": arch.hash,
-                "seed": config.seed,
-                "status": "failed",
-                "reason": f"{type(err).__name__}: {err}",
-            }
-        outcomes = record.pop("outcomes", None)
-        if outcomes is not None:
-            record["outcomes"] = pack_outcomes(outcomes)
-        if record["status"] == "ok":
-            record["checkpoint"] = str(Path("checkpoints") / f"{arch.hash}.safetensors")
-        record.update(
-            fidelity_name=FULL,
-            encoding_version=ENCODING_VERSION,
-            packages=package_versions(),
-            finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+            ),
+            arch,
+            config.seed,
+            FULL,
         )
+        if record["status"] == "ok":
+            record["checkpoint"] = str(Path("checkpoints") / checkpoint.name)
         return json_ready(record)
 
 

@@ -1,0 +1,53 @@
+"""Archive records of evaluated candidates: one shape for surrogate data and search runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aebnas.archive.outcomes import pack_outcomes
+from aebnas.space import ENCODING_VERSION, Architecture
+from aebnas.versions import package_versions
+
+#: Packages whose versions every record carries (they decide its numbers).
+RECORD_PACKAGES = ("aebnas", "torch", "torchvision", "numpy", "fvcore")
+
+
+def candidate_record(
+    evaluate: Callable[[], dict[str, Any]], arch: Architecture, seed: int, fidelity_name: str
+) -> dict[str, Any]:
+    """Run ``evaluate`` (an :func:`aebnas.evaluate.evaluate_architecture` call returning the
+    evaluation record with raw ``outcomes``) and make the archive record of ``arch``.
+
+    A candidate-level failure (``RuntimeError`` or ``ValueError``, e.g. a shape error) becomes a
+    record with ``status: failed`` and its reason instead of an exception, so a run goes on.
+    Validation outcomes are packed (:func:`aebnas.archive.outcomes.pack_outcomes`); the fidelity
+    name, encoding version, package versions and finishing time are added.
+
+    Args:
+        evaluate: Evaluates the candidate; called once.
+        arch: The candidate (names a failed record).
+        seed: Training seed (recorded in a failed record).
+        fidelity_name: ``low`` or ``full``.
+    """
+    try:
+        record = evaluate()
+    except (RuntimeError, ValueError) as err:
+        record = {
+            "arch": arch.canonical,
+            "hash": arch.hash,
+            "seed": seed,
+            "status": "failed",
+            "reason": f"{type(err).__name__}: {err}",
+        }
+    outcomes = record.pop("outcomes", None)
+    if outcomes is not None:
+        record["outcomes"] = pack_outcomes(outcomes)
+    record.update(
+        fidelity_name=fidelity_name,
+        encoding_version=ENCODING_VERSION,
+        packages=package_versions(RECORD_PACKAGES),
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+    return record
