@@ -36,6 +36,7 @@ data:
 
 lint: setup
 	$(BIN)/ruff check aebnas tests benchmarks
+	$(BIN)/mypy aebnas
 
 test: setup lint
 	$(BIN)/pytest -q

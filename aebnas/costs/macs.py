@@ -87,7 +87,7 @@ def _stem_macs(spec: BackboneSpec, in_channels: int, resolution: int) -> int:
 def _block_macs(spec: BackboneSpec, stage: int, first: bool, block: Block, size: int) -> int:
     # A stage's first block carries its stride and channel change; the others are alike.
     channels = stage_in_channels(spec, stage) if first else spec.stage_widths[stage]
-    module = build_stage(spec, stage, (block,))
+    module: nn.Module = build_stage(spec, stage, (block,))
     if not first:
         module = build_stage(spec, stage, (block, block))[1]
     return count_macs(module, torch.zeros(1, channels, size, size))

@@ -11,10 +11,13 @@ that run, the counted MACs are the executed ones.
 from __future__ import annotations
 
 from functools import cache
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 @cache
@@ -53,8 +56,9 @@ class TrimmedConv2d(nn.Conv2d):
         return F.conv2d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
 
 
-def trim_convolutions(module: nn.Module) -> nn.Module:
-    """Swap every zero-padded ``nn.Conv2d`` with kernel > 1 in ``module`` for a TrimmedConv2d.
+def trim_convolutions(module: ModuleT) -> ModuleT:
+    """Swap every zero-padded ``nn.Conv2d`` with kernel > 1 in ``module`` for a TrimmedConv2d
+    (in place; ``module`` itself is returned).
 
     Parameters are shared (moved, not copied), so call it right after building the module.
     """

@@ -132,7 +132,7 @@ def train_network(
         device: Where to train.
         progress: Show a progress bar with loss and images/s.
     """
-    model.to(device=device, memory_format=torch.channels_last).train()
+    model.to(device).to(memory_format=torch.channels_last).train()
     steps_per_epoch = len(batches) if isinstance(batches, Sized) else 1
     optimizer, scheduler = make_optimizer(model, fidelity, lr, fidelity.epochs * steps_per_epoch)
     scaler = torch.amp.GradScaler(enabled=device.type == "cuda")
