@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -52,14 +53,7 @@ def pareto_plot(
         ax.scatter(x, y, s=36, c="tab:red", marker="D", label="Pareto front")
     if problem.cap is not None:
         ax.axvline(problem.cap, c="k", ls=":", lw=1, label=f"cap {problem.cap:g} MMACs")
-    ax.set_xlabel(problem.cost_name)
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    _finish(fig, ax, path, problem.cost_name, "validation accuracy (%)", title)
 
 
 def hypervolume_plot(
@@ -71,8 +65,13 @@ def hypervolume_plot(
     if true_hypervolume:
         ax.axhline(true_hypervolume, c="tab:green", ls="--", label="archive's true front")
         ax.axhline(0.95 * true_hypervolume, c="tab:green", ls=":", label="95%")
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel("hypervolume")
+    _finish(fig, ax, path, "evaluations", "hypervolume", title)
+
+
+def _finish(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str) -> None:
+    """Label, grid and legend ``ax``, save ``fig`` to ``path`` and close it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
