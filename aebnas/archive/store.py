@@ -55,8 +55,6 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]
     if not path.is_file():
         raise UserError(f"archive {path} does not exist; create it with `make surrogate-data`")
     objects, intact = _parse_lines(path, path.read_bytes())
-    if intact < path.stat().st_size:
-        print(f"warning: {path}: ignoring a torn last line", file=sys.stderr)
     if not objects or objects[0].get("format") != ARCHIVE_FORMAT:
         raise UserError(f"{path} is not an aebnas archive (no '{ARCHIVE_FORMAT}' header line)")
     if objects[0].get("version") != ARCHIVE_VERSION:
@@ -64,7 +62,20 @@ def read_archive(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]
             f"archive {path} has version {objects[0].get('version')}; this aebnas reads "
             f"version {ARCHIVE_VERSION}"
         )
+    if intact < path.stat().st_size:
+        _warn_once(f"warning: {path}: ignoring a torn last line")
     return objects[0].get("meta", {}), objects[1:]
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Print ``message`` to stderr the first time this process sees it (an archive is often
+    read several times by one command)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(message, file=sys.stderr)
 
 
 class Archive:

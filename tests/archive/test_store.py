@@ -46,6 +46,25 @@ def test_torn_last_line_is_set_aside(tmp_path, capsys):
     assert [r["hash"] for r in read_archive(path)[1]] == ["h1", "h3"]
 
 
+def test_torn_line_is_reported_once_per_process(tmp_path, capsys):
+    path = tmp_path / "a.jsonl"
+    with Archive(path, META) as archive:
+        archive.append(_record(1))
+    with open(path, "a") as f:
+        f.write('{"hash": "h2", "se')
+    for _ in range(3):
+        assert len(read_archive(path)[1]) == 1
+    assert capsys.readouterr().err.count("torn last line") == 1
+
+
+def test_a_file_without_header_is_not_called_torn(tmp_path, capsys):
+    path = tmp_path / "notes.jsonl"
+    path.write_text("garbage\n")
+    with pytest.raises(UserError, match="not an aebnas archive"):
+        read_archive(path)
+    assert capsys.readouterr().err == ""
+
+
 def test_corrupt_middle_line_is_an_error(tmp_path):
     path = tmp_path / "a.jsonl"
     with Archive(path, META) as archive:
