@@ -63,12 +63,20 @@ class ShiftedModel(Model):
     Args:
         base: A fitted one-output BoTorch model over the augmented features.
         augment: Maps features ``(N, d)`` to ``(augmented (N, d'), shift (N,))``.
+        extra_variance: Independent variance added to each point of a GP base's posterior
+            (ignored for an ensemble base).
     """
 
-    def __init__(self, base: Model, augment: Callable[[Tensor], tuple[Tensor, Tensor]]) -> None:
+    def __init__(
+        self,
+        base: Model,
+        augment: Callable[[Tensor], tuple[Tensor, Tensor]],
+        extra_variance: float = 0.0,
+    ) -> None:
         super().__init__()
         self.base = base
         self._augment = augment
+        self.extra_variance = extra_variance
 
     @property
     def num_outputs(self) -> int:
@@ -105,4 +113,7 @@ class ShiftedModel(Model):
         if not isinstance(post, GPyTorchPosterior):
             raise NotImplementedError(f"cannot shift a {type(post).__name__}")
         mvn = post.distribution
-        return GPyTorchPosterior(MultivariateNormal(mvn.mean + shift, mvn.lazy_covariance_matrix))
+        covariance = mvn.lazy_covariance_matrix
+        if self.extra_variance > 0:
+            covariance = covariance.add_diagonal(torch.full_like(mvn.mean, self.extra_variance))
+        return GPyTorchPosterior(MultivariateNormal(mvn.mean + shift, covariance))

@@ -121,6 +121,31 @@ def test_prior_from_another_half_ranks_better_with_few_records(tmp_path: Path) -
     np.testing.assert_allclose(post.mean.reshape(-1).numpy(), prior.predict(X[test])[0], atol=1e-9)
 
 
+def test_prior_with_few_records_widens_its_std_to_the_residual_spread(tmp_path: Path) -> None:
+    """3 target records: std >= the residuals' Student-t spread, in predict and in BoTorch."""
+    records = synthetic_records(80, seed=5)
+    space = fmnist_space()
+    meta = {"in_channels": 1, "num_classes": 10}
+    source_data = records_to_data(records[:60], "accuracy", space, meta)
+    target = records_to_data(records[60:], "accuracy", space, meta)
+    names = feature_names(space)
+    source = build_predictor("gp", names).fit(source_data.X, source_data.y)
+    few = build_prior_predictor(source, "gp", names).fit(target.X[:3], target.y[:3])
+    residuals = target.y[:3] - few.a - few.b * source.predict(target.X[:3])[0]
+    spread = np.sqrt(np.sum(residuals**2) / 2) * np.sqrt(4 / 3) * stats.t.ppf(0.95, 2) / 1.645
+    assert few.std_floor == pytest.approx(spread, rel=1e-3)
+    _, std = few.predict(target.X[3:])
+    assert np.all(std >= few.std_floor)
+    with torch.no_grad():
+        x = torch.as_tensor(target.X[3:]).unsqueeze(-2)
+        post = few.to_botorch().posterior(x, observation_noise=True)
+    np.testing.assert_allclose(post.variance.reshape(-1).numpy(), std**2, rtol=1e-5)
+    few.save(tmp_path / "few")
+    assert load_model(tmp_path / "few").std_floor == few.std_floor
+    many = build_prior_predictor(source, "gp", names).fit(target.X[:12], target.y[:12])
+    assert many.std_floor == 0.0
+
+
 def test_real_records_are_learnt(real_records: list[dict[str, Any]]) -> None:
     """On the committed archive: finite predictions, positive std, avg MACs within 30%."""
     space = fmnist_space()
