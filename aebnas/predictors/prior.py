@@ -12,16 +12,15 @@ knows which genes matter. :class:`PriorPredictor` combines both:
   so it can also learn a non-linear correction of the source's prediction.
 
 Prediction: prior mean + residual mean; variance: the residual model's, plus, with fewer than
-:data:`CALIBRATION_ROWS` target records, the mean square of the target residuals ``y - prior``
-(a GP's hyper-parameters fit on 3-5 residuals make it far too sure). Measured in the search's
-surrogates on the 15 full-fidelity Fashion-MNIST records, prior from the saved low-fidelity
-GPs, 15 draws: the 90% intervals held 50% (accuracy) and 54% (average MACs) of the held-out
-values with 3 rows and 70% / 68% with 5 rows, and hold 74% / 69% and 86% / 82% with the extra
-variance.
-The extra variance enters the BoTorch posterior of a GP residual model too (an ensemble's
-posterior keeps its members' spread). With no
-informative target data the residual model shrinks to 0 and the prediction ranks like the
-source predictor.
+:data:`CALIBRATION_ROWS` target records, the square of :func:`residual_floor` (the spread of
+the target residuals ``y - prior``, widened to a Student-t prediction interval): a GP's
+hyper-parameters fit on 3-5 residuals make it far too sure. In the search's surrogates
+(``benchmarks/surrogate_calibration.py``: the 15 full-fidelity Fashion-MNIST records, prior from
+the saved low-fidelity GPs, 15 draws) the 90% intervals held 50% (accuracy) and 54% (average
+MACs) of the held-out values with 3 rows and 74% / 75% with 5 rows; with the extra variance
+74% / 69% and 90% / 87%. The extra variance enters the BoTorch posterior of a GP residual model
+too (an ensemble's posterior keeps its members' spread). With no informative target data the
+residual model shrinks to 0 and the prediction ranks like the source predictor.
 """
 
 from __future__ import annotations
