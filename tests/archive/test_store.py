@@ -30,12 +30,17 @@ def test_append_and_reopen(tmp_path):
     assert meta == META and len(records) == 2
 
 
-def test_torn_last_line_is_set_aside(tmp_path, capsys):
-    path = tmp_path / "a.jsonl"
+def _archive_with_torn_tail(path):
+    """An archive holding record h1 and half of record h2 (an interrupted write)."""
     with Archive(path, META) as archive:
         archive.append(_record(1))
     with open(path, "a") as f:
         f.write('{"hash": "h2", "se')
+    return path
+
+
+def test_torn_last_line_is_set_aside(tmp_path, capsys):
+    path = _archive_with_torn_tail(tmp_path / "a.jsonl")
     _, records = read_archive(path)
     assert len(records) == 1
     with Archive(path, META) as archive:
@@ -47,11 +52,7 @@ def test_torn_last_line_is_set_aside(tmp_path, capsys):
 
 
 def test_torn_line_is_reported_once_per_process(tmp_path, capsys):
-    path = tmp_path / "a.jsonl"
-    with Archive(path, META) as archive:
-        archive.append(_record(1))
-    with open(path, "a") as f:
-        f.write('{"hash": "h2", "se')
+    path = _archive_with_torn_tail(tmp_path / "a.jsonl")
     for _ in range(3):
         assert len(read_archive(path)[1]) == 1
     assert capsys.readouterr().err.count("torn last line") == 1

@@ -97,14 +97,20 @@ def test_botorch_posterior_matches_predict(
     assert joint.mean.shape == (10, 1)
 
 
+def _source_and_target(n: int, n_source: int, seed: int) -> tuple[TrainingData, TrainingData]:
+    """Accuracy data of ``n`` synthetic records split into a source and a target part."""
+    records = synthetic_records(n, seed=seed)
+    meta = {"in_channels": 1, "num_classes": 10}
+    return (
+        records_to_data(records[:n_source], "accuracy", fmnist_space(), meta),
+        records_to_data(records[n_source:], "accuracy", fmnist_space(), meta),
+    )
+
+
 def test_prior_from_another_half_ranks_better_with_few_records(tmp_path: Path) -> None:
     """Source = one half of the synthetic archive, target = 10 records of the other half."""
-    records = synthetic_records(140, seed=4)
-    space = fmnist_space()
-    meta = {"in_channels": 1, "num_classes": 10}
-    source_data = records_to_data(records[:70], "accuracy", space, meta)
-    target_data = records_to_data(records[70:], "accuracy", space, meta)
-    names = feature_names(space)
+    source_data, target_data = _source_and_target(140, 70, seed=4)
+    names = feature_names(fmnist_space())
     source = build_predictor("xgb", names, **FAST["xgb"]).fit(source_data.X, source_data.y)
     train, test = np.arange(10), np.arange(10, 70)
     X, y = target_data.X, target_data.y
@@ -123,12 +129,8 @@ def test_prior_from_another_half_ranks_better_with_few_records(tmp_path: Path) -
 
 def test_prior_with_few_records_widens_its_std_to_the_residual_spread(tmp_path: Path) -> None:
     """3 target records: std >= the residuals' Student-t spread, in predict and in BoTorch."""
-    records = synthetic_records(80, seed=5)
-    space = fmnist_space()
-    meta = {"in_channels": 1, "num_classes": 10}
-    source_data = records_to_data(records[:60], "accuracy", space, meta)
-    target = records_to_data(records[60:], "accuracy", space, meta)
-    names = feature_names(space)
+    source_data, target = _source_and_target(80, 60, seed=5)
+    names = feature_names(fmnist_space())
     source = build_predictor("gp", names).fit(source_data.X, source_data.y)
     few = build_prior_predictor(source, "gp", names).fit(target.X[:3], target.y[:3])
     residuals = target.y[:3] - few.a - few.b * source.predict(target.X[:3])[0]
