@@ -12,8 +12,8 @@ knows which genes matter. :class:`PriorPredictor` combines both:
   so it can also learn a non-linear correction of the source's prediction.
 
 Prediction: prior mean + residual mean; variance: the residual model's, plus, with fewer than
-:data:`CALIBRATION_ROWS` target records, the square of :func:`residual_floor` (the spread of
-the target residuals ``y - prior``, widened to a Student-t prediction interval): a GP's
+:data:`CALIBRATION_ROWS` target records, the square of :func:`small_sample_std` (the spread
+of the target residuals ``y - prior``, widened to a Student-t prediction interval): a GP's
 hyper-parameters fit on 3-5 residuals make it far too sure. In the search's surrogates
 (``benchmarks/surrogate_calibration.py``: the 15 full-fidelity Fashion-MNIST records, prior from
 the saved low-fidelity GPs, 15 draws) the 90% intervals held 50% (accuracy) and 54% (average
@@ -38,7 +38,7 @@ from aebnas.predictors.base import Predictor, check_xy, read_model_config, write
 from aebnas.predictors.botorch_models import ShiftedModel
 
 PRIOR_FEATURE = "prior.mean"
-#: Below this many target records the residuals' mean square is added to the predicted variance.
+#: Below this many target records :func:`small_sample_std` is added in quadrature to the std.
 CALIBRATION_ROWS = 8
 SOURCE_DIR = "source"
 BASE_DIR = "base"
@@ -76,7 +76,7 @@ def linear_prior(
     return float(y.mean() - b * source_mean.mean()), float(b)
 
 
-def residual_floor(residuals: np.ndarray) -> float:
+def small_sample_std(residuals: np.ndarray) -> float:
     """The extra predictive std of a prior predictor fit on these target residuals
     ``y - prior``, shape ``(n,)``, below :data:`CALIBRATION_ROWS` rows (else 0).
 
@@ -109,7 +109,7 @@ class PriorPredictor:
         self.base = base
         self.source_dir = source_dir
         self.a, self.b = 0.0, 1.0
-        self.std_floor = 0.0
+        self.extra_std = 0.0
 
     def _augment(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         source_mean, _ = self.source.predict(X)
@@ -122,7 +122,7 @@ class PriorPredictor:
         self.a, self.b = linear_prior(source_mean, y)
         augmented, shift = self._augment(X)
         self.base.fit(augmented, y - shift)
-        self.std_floor = residual_floor(y - shift)
+        self.extra_std = small_sample_std(y - shift)
         return self
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +130,7 @@ class PriorPredictor:
         check_xy(X)
         augmented, shift = self._augment(X)
         mean, std = self.base.predict(augmented)
-        return shift + mean, np.sqrt(std**2 + self.std_floor**2)
+        return shift + mean, np.sqrt(std**2 + self.extra_std**2)
 
     def to_botorch(self) -> Model:
         """The residual model's BoTorch model over augmented inputs, its mean shifted."""
@@ -139,7 +139,7 @@ class PriorPredictor:
             augmented, shift = self._augment(X.detach().cpu().numpy().astype(np.float64))
             return torch.as_tensor(augmented).to(X), torch.as_tensor(shift).to(X)
 
-        return ShiftedModel(self.base.to_botorch(), augment, extra_variance=self.std_floor**2)
+        return ShiftedModel(self.base.to_botorch(), augment, extra_variance=self.extra_std**2)
 
     def save(self, directory: Path) -> None:
         """``model.json`` (a, b) + ``source/`` (the source directory) + ``base/``."""
@@ -154,7 +154,7 @@ class PriorPredictor:
         elif self.source_dir is None:
             self.source.save(source_out)
         self.base.save(directory / BASE_DIR)
-        write_model_config(directory, self.name, {}, a=self.a, b=self.b, std_floor=self.std_floor)
+        write_model_config(directory, self.name, {}, a=self.a, b=self.b, extra_std=self.extra_std)
 
     @classmethod
     def load(cls, directory: Path) -> PriorPredictor:
@@ -168,5 +168,5 @@ class PriorPredictor:
             source_dir=directory / SOURCE_DIR,
         )
         predictor.a, predictor.b = float(config["a"]), float(config["b"])
-        predictor.std_floor = float(config.get("std_floor", 0.0))
+        predictor.extra_std = float(config.get("extra_std", 0.0))
         return predictor

@@ -135,17 +135,17 @@ def test_prior_with_few_records_widens_its_std_to_the_residual_spread(tmp_path: 
     few = build_prior_predictor(source, "gp", names).fit(target.X[:3], target.y[:3])
     residuals = target.y[:3] - few.a - few.b * source.predict(target.X[:3])[0]
     spread = np.sqrt(np.sum(residuals**2) / 2) * np.sqrt(4 / 3) * stats.t.ppf(0.95, 2) / 1.645
-    assert few.std_floor == pytest.approx(spread, rel=1e-3)
+    assert few.extra_std == pytest.approx(spread, rel=1e-3)
     _, std = few.predict(target.X[3:])
-    assert np.all(std >= few.std_floor)
+    assert np.all(std >= few.extra_std)
     with torch.no_grad():
         x = torch.as_tensor(target.X[3:]).unsqueeze(-2)
         post = few.to_botorch().posterior(x, observation_noise=True)
     np.testing.assert_allclose(post.variance.reshape(-1).numpy(), std**2, rtol=1e-5)
     few.save(tmp_path / "few")
-    assert load_model(tmp_path / "few").std_floor == few.std_floor
+    assert load_model(tmp_path / "few").extra_std == few.extra_std
     many = build_prior_predictor(source, "gp", names).fit(target.X[:12], target.y[:12])
-    assert many.std_floor == 0.0
+    assert many.extra_std == 0.0
 
 
 def test_real_records_are_learnt(real_records: list[dict[str, Any]]) -> None:
