@@ -58,8 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    setup, archive = start(load_config(args.config), Path(tempfile.mkdtemp()) / "run", None)
-    archive.__exit__(None, None, None)
+    with tempfile.TemporaryDirectory() as tmp:  # the search setup: problem, costs and prior
+        setup, _ = start(load_config(args.config), Path(tmp) / "run", None)
     prior = setup.prior()
     assert prior is not None, "the config names no low-fidelity prior (search.predictors)"
     data = training_set(read_archive(args.full)[1], setup.problem, setup.costs)
