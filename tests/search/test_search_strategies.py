@@ -17,7 +17,7 @@ from aebnas.config import Config, apply_overrides
 from aebnas.errors import run_cli
 from aebnas.search import execute, start
 from aebnas.search.pool import GeneratedDomain, PoolSettings
-from aebnas.search.problem import problem_from_config
+from aebnas.search.problem import SearchProblem, problem_from_config
 from aebnas.search.strategies import STRATEGIES, RoundInput, bo_strategy
 from aebnas.space import Architecture, validate
 from tests.search.synthetic import FormulaCosts, space, write_archive
@@ -102,19 +102,8 @@ def test_bo_proposals_are_valid_new_and_under_the_cap_in_prediction(
     config = apply_overrides(Config(), {"thresholds.max_macs": cap})
     problem = problem_from_config(config, records)
     settings = PoolSettings(size=60, local_search_top=4, local_search_neighbours=8)
-    inputs = RoundInput(
-        round_index=1,
-        seed=0,
-        n=4,
-        problem=problem,
-        domain=GeneratedDomain(space(), costs, cap, settings),
-        costs=costs,
-        records=records,
-        surrogate=surrogate,
-        acquisition=acquisition,
-        pool=settings,
-        initial=0,
-    )
+    inputs = _generated_round(records, problem, costs, settings, 4, cap)
+    inputs.surrogate, inputs.acquisition = surrogate, acquisition
     plan = bo_strategy(inputs)
     assert len(plan.proposals) == 4
     evaluated = {r["arch"] for r in records}
@@ -127,6 +116,28 @@ def test_bo_proposals_are_valid_new_and_under_the_cap_in_prediction(
         assert costs.cheapest(proposal.arch) <= cap
 
 
+def _generated_round(
+    records: list,
+    problem: SearchProblem,
+    costs: FormulaCosts,
+    settings: PoolSettings,
+    n: int,
+    cap: float | None,
+) -> RoundInput:
+    """Round 1 (no initial design left) over a domain generated from the space."""
+    return RoundInput(
+        round_index=1,
+        seed=0,
+        n=n,
+        problem=problem,
+        domain=GeneratedDomain(space(), costs, cap, settings),
+        costs=costs,
+        records=records,
+        pool=settings,
+        initial=0,
+    )
+
+
 @pytest.mark.parametrize("strategy", ["nsga2", "random"])
 def test_baseline_proposals_are_valid_new_and_unique_in_a_generated_domain(
     bench: Path, strategy: str
@@ -137,17 +148,7 @@ def test_baseline_proposals_are_valid_new_and_unique_in_a_generated_domain(
     costs.add_records(records)
     problem = problem_from_config(Config(), records)
     settings = PoolSettings(size=60)
-    inputs = RoundInput(
-        round_index=1,
-        seed=0,
-        n=8,
-        problem=problem,
-        domain=GeneratedDomain(space(), costs, None, settings),
-        costs=costs,
-        records=records,
-        pool=settings,
-        initial=0,
-    )
+    inputs = _generated_round(records, problem, costs, settings, 8, None)
     plan = STRATEGIES.get(strategy)(inputs)
     names = [p.arch.canonical for p in plan.proposals]
     assert len(names) == 8 and len(set(names)) == 8
