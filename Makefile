@@ -15,7 +15,7 @@ WORKERS ?= 2
 MODELS ?= gp xgb
 ARCHIVE ?= data/surrogates/$(DATASET)-$(SPACE)-low.jsonl
 
-.PHONY: setup data test lint surrogate-data predictors search clean
+.PHONY: setup data test lint surrogate-data predictors search supernet clean
 
 setup: $(VENV)/.installed data
 
@@ -58,3 +58,8 @@ search: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# The early-exit supernet of CONFIG (its supernet: section) -> supernets/<dataset>-<space>/;
+# killed, `make supernet RESUME=1` continues from the last checkpoint.
+supernet: setup
+	$(BIN)/python -m aebnas.supernet train --config $(CONFIG) $(if $(RESUME),--resume,)

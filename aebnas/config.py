@@ -52,6 +52,11 @@ class FidelityConfig:
         grad_clip: Gradient-norm clip.
         exit_weights: Loss weight of every intermediate exit (the final head has weight 1).
         augment: Random flips/translations (CIFAR/SVHN style).
+        supernet: A trained supernet file: candidates inherit its weights (batch-norm
+            recalibrated on ``calibration_size`` training images) and are then fine-tuned for
+            ``epochs`` epochs (0: evaluated as inherited, in seconds).
+        calibration_size: Training images (a seeded subset) that re-estimate batch-norm
+            statistics of an inherited network.
     """
 
     epochs: int = 1
@@ -63,6 +68,8 @@ class FidelityConfig:
     grad_clip: float = 1.0
     exit_weights: float = 1.0
     augment: bool = False
+    supernet: str | None = None
+    calibration_size: int = 2000
 
 
 @dataclass
@@ -129,6 +136,44 @@ class SearchConfig:
 
 
 @dataclass
+class SupernetConfig:
+    """Training of the early-exit supernet (``python -m aebnas.supernet train``).
+
+    Args:
+        epochs: Passes over the training images.
+        batch_size: Images per step (every sub-network of the step sees the same images).
+        train_size: Training images used (a seeded subset); ``None`` for all.
+        lr: Peak SGD learning rate (after ``warmup_steps`` linear warm-up, then cosine).
+        momentum: Nesterov momentum.
+        weight_decay: L2 weight decay.
+        grad_clip: Gradient-norm clip of the summed step gradient.
+        warmup_steps: Linear learning-rate warm-up steps.
+        random_subnets: Random sub-networks per step besides the largest and the smallest.
+        exit_probability: Chance that an exit position is on in a training sub-network.
+        distill_weight: Weight of the distillation loss (KL to the largest network's final
+            exit) against the cross-entropy, for every exit except the teacher's own.
+        flip: Random horizontal flips.
+        checkpoint_every: Steps between training-state checkpoints.
+        threads: Torch CPU threads (``None``: torch's default).
+    """
+
+    epochs: int = 2
+    batch_size: int = 64
+    train_size: int | None = None
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    grad_clip: float = 1.0
+    warmup_steps: int = 100
+    random_subnets: int = 2
+    exit_probability: float = 1.0
+    distill_weight: float = 0.5
+    flip: bool = True
+    checkpoint_every: int = 50
+    threads: int | None = None
+
+
+@dataclass
 class Config:
     """The whole configuration of a run."""
 
@@ -143,6 +188,7 @@ class Config:
     )
     thresholds: ThresholdConfig = field(default_factory=ThresholdConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
 
 
 T = TypeVar("T")

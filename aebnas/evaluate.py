@@ -26,8 +26,14 @@ from aebnas.errors import UserError, run_cli
 from aebnas.models import EarlyExitNetwork, build_network
 from aebnas.space import Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_architectures
+from aebnas.supernet.inheritance import (
+    cached_supernet,
+    calibrate_batch_norm,
+    check_dataset,
+    inherit,
+)
 from aebnas.thresholds.tuners import ExitOutcomes, Objective, OperatingPoint, TuningResult, tune
-from aebnas.train import resolve_device, seed_everything, train_network
+from aebnas.train import TrainResult, resolve_device, seed_everything, train_network
 
 RESULT_FORMAT = "aebnas.evaluation"
 RESULT_VERSION = 1
@@ -174,22 +180,16 @@ def evaluate_architecture(
     objective = objective_for(thresholds, costs)
     check_objective(objective, costs)
     seed_everything(seed)
-    model = build_network(arch, space, dataset.channels, dataset.num_classes)
-    lr = fidelity.lr if fidelity.lr is not None else dataset.info.lr
-    train_batches = dataset.batches(
-        "train",
-        arch.resolution,
-        fidelity.batch_size,
-        shuffle=True,
-        seed=seed,
-        device=device,
-        augment=fidelity.augment,
-        channels_last=True,
-        subset=fidelity.train_size,
-        drop_last=True,
-    )
-    trained = train_network(model, train_batches, fidelity, lr, device, progress=progress)
     record = _base_record(arch, space, dataset, fidelity, thresholds, objective, seed, costs)
+    if fidelity.supernet is not None:
+        model, record["supernet"] = _inherited(arch, dataset, fidelity, seed, device)
+    else:
+        model = build_network(arch, space, dataset.channels, dataset.num_classes)
+    trained = _train(model, arch, dataset, fidelity, seed, device, progress)
+    if fidelity.supernet is not None and trained.status == "ok" and fidelity.epochs > 0:
+        calibrate_batch_norm(
+            model, dataset, arch.resolution, fidelity.calibration_size, seed, device
+        )
     record.update(
         status=trained.status,
         reason=trained.reason,
@@ -214,6 +214,50 @@ def evaluate_architecture(
     if checkpoint is not None:
         save_checkpoint(model, checkpoint, record)
     return record
+
+
+def _inherited(
+    arch: Architecture, dataset: Dataset, fidelity: FidelityConfig, seed: int,
+    device: torch.device,
+) -> tuple[EarlyExitNetwork, dict[str, Any]]:
+    """The candidate with the weights of ``fidelity.supernet`` (batch-norm recalibrated on a
+    subset seeded by ``seed``) and the supernet's identity for the record."""
+    assert fidelity.supernet is not None
+    supernet, info = cached_supernet(fidelity.supernet, str(device))
+    check_dataset(info, dataset, fidelity.supernet)
+    start = time.perf_counter()
+    model = inherit(supernet, arch, dataset, fidelity.calibration_size, seed, device)
+    identity = {
+        "file": fidelity.supernet,
+        "sha256": info.sha256,
+        "calibration_size": fidelity.calibration_size,
+        "inherit_seconds": round(time.perf_counter() - start, 3),
+    }
+    return model, identity
+
+
+def _train(
+    model: EarlyExitNetwork, arch: Architecture, dataset: Dataset, fidelity: FidelityConfig,
+    seed: int, device: torch.device, progress: bool,
+) -> TrainResult:
+    """``fidelity.epochs`` epochs of joint training (none: an inherited candidate as it is)."""
+    if fidelity.epochs == 0:
+        model.to(device).eval()
+        return TrainResult("ok", None, 0.0, 0, math.nan)
+    lr = fidelity.lr if fidelity.lr is not None else dataset.info.lr
+    train_batches = dataset.batches(
+        "train",
+        arch.resolution,
+        fidelity.batch_size,
+        shuffle=True,
+        seed=seed,
+        device=device,
+        augment=fidelity.augment,
+        channels_last=True,
+        subset=fidelity.train_size,
+        drop_last=True,
+    )
+    return train_network(model, train_batches, fidelity, lr, device, progress=progress)
 
 
 def _base_record(
@@ -339,7 +383,13 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument("--data-root", help="folder with the dataset files")
     parser.add_argument("--space", help="search space: aebnas or aebnas-plus")
-    parser.add_argument("--epochs", type=int)
+    parser.add_argument(
+        "--supernet", help="inherit the weights from this supernet file (seconds, no training)"
+    )
+    parser.add_argument(
+        "--calibration-size", type=int, help="batch-norm recalibration images (with --supernet)"
+    )
+    parser.add_argument("--epochs", type=int, help="training epochs (with --supernet: fine-tune)")
     parser.add_argument("--train-size", type=int, help="training images (a seeded subset)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
@@ -365,7 +415,9 @@ def config_from_args(args: Any) -> Config:
             "space": args.space,
             "seed": args.seed,
             "device": args.device,
-            "low_fidelity.epochs": args.epochs,
+            "low_fidelity.supernet": args.supernet,
+            "low_fidelity.calibration_size": args.calibration_size,
+            "low_fidelity.epochs": 0 if args.supernet and args.epochs is None else args.epochs,
             "low_fidelity.train_size": args.train_size,
             "low_fidelity.batch_size": args.batch_size,
             "low_fidelity.lr": args.lr,

@@ -7,11 +7,51 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from aebnas.models.backbone import FinalHead, build_stage, build_stem
+from aebnas.models.backbone import FinalHead, build_block, build_stem, stage_in_channels
 from aebnas.models.branches import ExitBranch
-from aebnas.space.architecture import Architecture
+from aebnas.space.architecture import Architecture, Block, Exit
 from aebnas.space.spaces import SearchSpace
 from aebnas.thresholds.confidence import CONFIDENCES
+
+
+class NetworkParts:
+    """Builds the modules an :class:`EarlyExitNetwork` is made of (fresh ones each call).
+
+    A subclass may hand out cached modules instead, e.g. storage-free module graphs for
+    ``torch.func.functional_call``; it must never return one module object twice for one
+    network.
+
+    Args:
+        space: The search space (backbone widths, strides, activations).
+        in_channels: Image channels of the dataset.
+        num_classes: Classes of the dataset.
+    """
+
+    def __init__(self, space: SearchSpace, in_channels: int, num_classes: int) -> None:
+        self.spec = space.backbone
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+
+    def stem(self) -> nn.Module:
+        return build_stem(self.in_channels, self.spec)
+
+    def block(self, stage: int, index: int, block: Block) -> nn.Module:
+        """Block ``index`` (0-based) of 0-based ``stage``; the first carries the stride."""
+        spec = self.spec
+        return build_block(
+            stage_in_channels(spec, stage) if index == 0 else spec.stage_widths[stage],
+            spec.stage_widths[stage],
+            block,
+            spec.stage_strides[stage] if index == 0 else 1,
+            spec.stage_activations[stage],
+            spec.stage_squeeze_excite[stage],
+        )
+
+    def branch(self, gene: Exit) -> nn.Module:
+        return ExitBranch(self.spec.stage_widths[gene.position - 1], gene, self.num_classes)
+
+    def head(self) -> nn.Module:
+        return FinalHead(self.spec, self.num_classes)
 
 
 class EarlyExitNetwork(nn.Module):
@@ -22,28 +62,30 @@ class EarlyExitNetwork(nn.Module):
         space: Its search space (backbone widths, strides, activations).
         in_channels: Image channels of the dataset.
         num_classes: Classes of the dataset.
+        parts: Where the modules come from (default: freshly built :class:`NetworkParts`).
 
     Exits are indexed ``0..num_exits-1`` in position order; index ``num_exits - 1`` is the final
     head.
     """
 
     def __init__(
-        self, arch: Architecture, space: SearchSpace, in_channels: int, num_classes: int
+        self,
+        arch: Architecture,
+        space: SearchSpace,
+        in_channels: int,
+        num_classes: int,
+        parts: NetworkParts | None = None,
     ) -> None:
         super().__init__()
-        spec = space.backbone
+        parts = parts or NetworkParts(space, in_channels, num_classes)
         self.arch = arch
-        self.stem = build_stem(in_channels, spec)
+        self.stem = parts.stem()
         self.stages = nn.ModuleList(
-            build_stage(spec, s, blocks) for s, blocks in enumerate(arch.stages)
+            nn.Sequential(*(parts.block(s, i, block) for i, block in enumerate(blocks)))
+            for s, blocks in enumerate(arch.stages)
         )
-        self.branches = nn.ModuleDict(
-            {
-                str(ex.position): ExitBranch(spec.stage_widths[ex.position - 1], ex, num_classes)
-                for ex in arch.exits
-            }
-        )
-        self.head = FinalHead(spec, num_classes)
+        self.branches = nn.ModuleDict({str(ex.position): parts.branch(ex) for ex in arch.exits})
+        self.head = parts.head()
         self.exit_positions: tuple[int, ...] = arch.exit_positions
 
     @property
