@@ -191,6 +191,20 @@ class Config:
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
 
 
+#: FidelityConfig keys that only exist for inherited candidates (left out of from-scratch
+#: records, so archives written before the supernet existed keep their headers).
+SUPERNET_FIDELITY_KEYS = ("supernet", "calibration_size")
+
+
+def fidelity_dict(fidelity: FidelityConfig) -> dict[str, Any]:
+    """The fidelity as recorded in archives and results."""
+    data = dataclasses.asdict(fidelity)
+    if fidelity.supernet is None:
+        for key in SUPERNET_FIDELITY_KEYS:
+            data.pop(key)
+    return data
+
+
 T = TypeVar("T")
 
 

@@ -6,7 +6,6 @@ the result JSON (format ``aebnas.evaluation`` version 1, documented in the READM
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import sys
@@ -19,7 +18,14 @@ import torch
 
 from aebnas import __version__
 from aebnas.cli import ArgumentParser
-from aebnas.config import Config, FidelityConfig, ThresholdConfig, apply_overrides, load_config
+from aebnas.config import (
+    Config,
+    FidelityConfig,
+    ThresholdConfig,
+    apply_overrides,
+    fidelity_dict,
+    load_config,
+)
 from aebnas.costs import ExitCosts, exit_costs
 from aebnas.data import Dataset, dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
@@ -279,7 +285,7 @@ def _base_record(
         "space": space.name,
         "dataset": dataset.name,
         "seed": seed,
-        "fidelity": dataclasses.asdict(fidelity),
+        "fidelity": fidelity_dict(fidelity),
         "tuner": thresholds.tuner,
         "confidence": thresholds.confidence,
         "objective": {

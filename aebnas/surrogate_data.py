@@ -29,12 +29,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from aebnas.archive import Archive, read_archive, record_key
 from aebnas.archive.records import candidate_record
 from aebnas.cli import ArgumentParser
-from aebnas.config import Config, FidelityConfig, apply_overrides, load_config
+from aebnas.config import Config, FidelityConfig, apply_overrides, fidelity_dict, load_config
 from aebnas.data import Dataset, dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
 from aebnas.evaluate import evaluate_architecture
 from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_stratified
+from aebnas.supernet.checkpoint import read_info
 from aebnas.train import resolve_device
 
 
@@ -113,6 +114,24 @@ def evaluate_job(job: Job, spec: RunSpec, space: SearchSpace, dataset: Dataset) 
     )
 
 
+def fidelity_label(which: str, fidelity: FidelityConfig) -> str:
+    """The records' fidelity name: ``low``, ``full``, or ``supernet`` for a low fidelity that
+    inherits from a supernet (a full fidelity with a supernet fine-tunes and stays ``full``)."""
+    return "supernet" if which == "low" and fidelity.supernet is not None else which
+
+
+def supernet_identity(path: str, dataset: str) -> str:
+    """SHA-256 of a supernet file after checking it was trained on ``dataset`` (an archive
+    never mixes candidates of two supernets: its header carries this hash)."""
+    info = read_info(path)
+    if info.dataset != dataset:
+        raise UserError(
+            f"supernet {path} was trained on {info.dataset}, this run evaluates on {dataset}; "
+            f"train one on {dataset} with `python -m aebnas.supernet train --dataset {dataset}`"
+        )
+    return info.sha256
+
+
 def plan_jobs(args: Any, space: SearchSpace, config: Config) -> list[Job]:
     """The candidates of this run, in a fixed order (so a resumed run plans the same jobs)."""
     if args.from_archive:
@@ -151,21 +170,24 @@ def run(args: Any, config: Config) -> Path:
     info = dataset_info(config.data.dataset)
     space = get_space(config.space, info.resolutions)
     fidelity = config.full_fidelity if args.fidelity == "full" else config.low_fidelity
+    fidelity_name = fidelity_label(args.fidelity, fidelity)
     out = (
         Path(args.out)
         if args.out
-        else default_archive_path(config.data.dataset, space.name, args.fidelity)
+        else default_archive_path(config.data.dataset, space.name, fidelity_name)
     )
     meta = {
         "dataset": config.data.dataset,
         "space": space.name,
-        "fidelity_name": args.fidelity,
-        "fidelity": dataclasses.asdict(fidelity),
+        "fidelity_name": fidelity_name,
+        "fidelity": fidelity_dict(fidelity),
         "thresholds": dataclasses.asdict(config.thresholds),
         "encoding_version": ENCODING_VERSION,
     }
+    if fidelity.supernet is not None:
+        meta["supernet_sha256"] = supernet_identity(fidelity.supernet, config.data.dataset)
     jobs = plan_jobs(args, space, config)
-    spec = RunSpec(config, args.fidelity, fidelity, args.threads)
+    spec = RunSpec(config, fidelity_name, fidelity, args.threads)
     with Archive(out, meta) as archive:
         done = archive.keys()
         todo = [
@@ -175,7 +197,7 @@ def run(args: Any, config: Config) -> Path:
                 {
                     "hash": Architecture.parse(j.arch).hash,
                     "seed": j.seed,
-                    "fidelity_name": args.fidelity,
+                    "fidelity_name": fidelity_name,
                 }
             )
             not in done
@@ -218,6 +240,11 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument("--fidelity", choices=["low", "full"], default="low")
     parser.add_argument(
+        "--supernet",
+        help="low fidelity by inheritance from this supernet file (no training; records "
+        "are labelled 'supernet')",
+    )
+    parser.add_argument(
         "--from-archive", help="retrain this archive's candidates instead of sampling"
     )
     parser.add_argument("--limit", type=int, help="only the first N planned candidates")
@@ -240,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "data.root": args.data_root,
             "space": args.space,
             "seed": args.seed,
+            "low_fidelity.supernet": args.supernet,
+            "low_fidelity.epochs": 0 if args.supernet else None,
         },
     )
     run(args, config)

@@ -162,6 +162,29 @@ def _read(path: Path, what: str) -> tuple[dict[str, str], dict[str, torch.Tensor
     return header, tensors
 
 
+def read_info(path: str | Path) -> SupernetInfo:
+    """The header of a supernet file (validated; the weights are not read).
+
+    Raises:
+        UserError: Missing, torn, foreign or other-version file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(
+            f"supernet {path} does not exist; train one with `python -m aebnas.supernet train` "
+            "(or `make supernet`)"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UserError(
+            f"supernet {path} is not a readable safetensors file ({err}); it is torn or foreign: "
+            "restore it or retrain"
+        ) from None
+    return SupernetInfo.from_header(header, path)
+
+
 def save_supernet(
     supernet: EarlyExitSupernet, info: SupernetInfo, path: Path, half: bool = True
 ) -> None:
