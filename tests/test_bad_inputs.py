@@ -130,6 +130,7 @@ def _predictors_folder_symlinked_out(d: Path) -> None:
     (d / "pred").rename(d / "preds" / "accuracy")
     (d / "preds" / "accuracy" / "model.json").unlink()
     (d / "preds" / "accuracy" / "model.json").symlink_to("../../secret.json")
+    shutil.copytree(SAVED_GP.parent / "gp-avg_macs", d / "preds" / "avg_macs")
 
 
 def _search_run_folder(d: Path) -> None:
@@ -368,7 +369,8 @@ CASES = [
       "--dataset", "digits"),
     C("bo-predictors-missing", "bo_search", "--predictors", "{d}/none", "--out", "{d}/run"),
     C("bo-predictors-outside", "bo_search", "--predictors", "{d}/preds", "--out", "{d}/run",
-      "--budget", "1", "--pool-size", "4",
+      "--budget", "1", "--pool-size", "4", "--config", "{d}/c.yaml",
+      files=_yaml("data:\n  val_size: 100\nfull_fidelity:\n  train_size: 64\n"),
       setup=_predictors_folder_symlinked_out),
     C("bo-config-budget-negative", "bo_search", "--benchmark", "{d}/a.jsonl", "--config",
       "{d}/c.yaml", "--out", "{d}/run",
