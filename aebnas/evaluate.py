@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -392,6 +393,14 @@ def config_from_args(args: Any) -> Config:
     )
 
 
+def write_result(path: Path, record: dict[str, Any]) -> None:
+    """Write the result JSON atomically (an earlier result is never left half-replaced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def check_result_path(path: str) -> Path:
     """``--out`` is a new file or an earlier result JSON (nothing else is overwritten)."""
     out = check_output_file(path)
@@ -436,8 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print_summary(record)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+        write_result(Path(args.out), record)
         print(f"wrote {args.out}")
     return 0 if record["status"] == "ok" else 1
 
