@@ -24,6 +24,8 @@ from aebnas.errors import UserError
 
 CONFIG_VERSION = 1
 CONSTRAINT_KEY = "constraint"
+#: Largest seed (seeds reach NumPy's legacy seeding, which takes 32-bit values).
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,16 @@ class Constraint:
         if isinstance(value, float) and not math.isfinite(value):
             return "must be a finite number"
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return f"must be {'>' if self.low_open else '>='} {self.low:g}"
+            if self.low == 0 and self.low_open:
+                return "must be positive"
+            return f"must be {'>' if self.low_open else '>='} {_number(self.low)}"
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
-            return f"must be {'<' if self.high_open else '<='} {self.high:g}"
+            return f"must be {'<' if self.high_open else '<='} {_number(self.high)}"
         return None
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def constrained(**kwargs: Any) -> dict[str, Constraint]:
@@ -196,7 +204,7 @@ class Config:
     """The whole configuration of a run."""
 
     version: int = CONFIG_VERSION
-    seed: int = 0
+    seed: int = field(default=0, metadata=constrained(low=0, high=MAX_SEED))
     space: str = "aebnas-plus"
     device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
@@ -266,7 +274,8 @@ def load_config(path: str | Path | None = None) -> Config:
         return Config()
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"config file {path} does not exist; pass one of configs/*.yaml")
+        what = "is not a file" if path.exists() else "does not exist"
+        raise UserError(f"config file {path} {what}; pass one of configs/*.yaml")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from aebnas.archive import Archive, read_archive, record_key
 from aebnas.archive.records import candidate_record
 from aebnas.cli import ArgumentParser
-from aebnas.config import Config, FidelityConfig, apply_overrides, load_config
+from aebnas.config import MAX_SEED, Config, FidelityConfig, apply_overrides, load_config
 from aebnas.data import Dataset, dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
 from aebnas.evaluate import evaluate_architecture
@@ -271,6 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed,
         },
     )
+    seed = config.seed + args.seed_offset
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(
+            f"the seed plus --seed-offset is {seed}, outside 0..{MAX_SEED}; pass another offset"
+        )
     run(args, config)
     return 0
 

@@ -45,7 +45,7 @@ def test_shipped_configs_load():
     "overrides, message",
     [
         ({"low_fidelity.lr": float("nan")}, "low_fidelity.lr must be a finite number"),
-        ({"low_fidelity.lr": 0.0}, "low_fidelity.lr must be > 0"),
+        ({"low_fidelity.lr": 0.0}, "low_fidelity.lr must be positive"),
         ({"full_fidelity.epochs": 0}, "full_fidelity.epochs must be >= 1"),
         ({"thresholds.accuracy_tolerance": 1.0}, "accuracy_tolerance must be < 1"),
         ({"thresholds.tuner": "magic"}, "must be one of optimal, grid"),
