@@ -28,6 +28,7 @@ import torch
 
 from aebnas.archive import read_archive
 from aebnas.cli import ArgumentParser
+from aebnas.config import MAX_SEED
 from aebnas.errors import UserError
 from aebnas.outputs import check_creatable
 from aebnas.predictors.base import PREDICTORS, Predictor
@@ -227,6 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}; pass e.g. 1")
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be in 0..{MAX_SEED}, got {seed}; pass e.g. 0")
     torch.set_num_threads(args.threads)
     return int(args.run(args))
 
