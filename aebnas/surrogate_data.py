@@ -75,6 +75,7 @@ def _die_with_parent() -> None:
 
 
 def load_run_dataset(spec: RunSpec) -> Dataset:
+    """The run's dataset (a missing or corrupted file is a one-line :class:`UserError`)."""
     data = spec.config.data
     return load_dataset(data.dataset, data.root, data.val_size, seed=spec.config.seed)
 
@@ -214,8 +215,7 @@ def run(args: Any, config: Config) -> Path:
         start, failed = time.perf_counter(), 0
         with _progress() as bar:
             task = bar.add_task("run", total=len(jobs), completed=len(jobs) - len(todo), last="")
-            results = _results(todo, spec, args.workers, dataset)
-            for record in results:
+            for record in _results(todo, spec, args.workers, dataset):
                 archive.append(record)
                 failed += record["status"] != "ok"
                 last = (
