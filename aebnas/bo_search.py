@@ -31,9 +31,10 @@ from aebnas.errors import UserError, run_cli
 from aebnas.predictors.base import PREDICTORS
 from aebnas.search import ACQUISITIONS, STRATEGIES, SearchResult, execute, resume, start
 from aebnas.search.loop import CONFIG_FILE
+from aebnas.train import resolve_device
 
 #: Flags that may change when a run is resumed (everything else comes from its config.yaml).
-RESUME_FLAGS = ("budget", "json", "resume")
+RESUME_FLAGS = ("budget", "json", "resume", "debug")
 
 
 def build_parser() -> ArgumentParser:
@@ -118,6 +119,7 @@ def check_config(config: Config) -> Config:
     STRATEGIES.get(search.strategy)
     ACQUISITIONS.get(search.acquisition)
     PREDICTORS.get(search.surrogate)
+    resolve_device(config.device)
     for name in ("max_macs", "target_macs"):
         value = getattr(config.thresholds, name)
         if value is not None and value <= 0:

@@ -1,12 +1,16 @@
 """One typed configuration: defaults here, then a YAML file, then CLI overrides; dumped per run.
 
-Every default lives in these dataclasses and nowhere else. ``load_config`` rejects unknown keys
-and wrongly typed values with a one-line :class:`~aebnas.errors.UserError`.
+Every default lives in these dataclasses and nowhere else. ``load_config`` and
+``apply_overrides`` reject unknown keys, wrongly typed values and values out of range with a
+one-line :class:`~aebnas.errors.UserError`. Ranges are declared per field
+(``field(metadata=at_least(1))``, see :class:`Constraint`), so YAML values and CLI flags
+(which are applied as overrides) share one check.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -19,6 +23,71 @@ import yaml
 from aebnas.errors import UserError
 
 CONFIG_VERSION = 1
+CONSTRAINT_KEY = "constraint"
+#: Largest seed (seeds reach NumPy's legacy seeding, which takes 32-bit values).
+MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What values a config field admits beyond its type (``None`` is governed by the type).
+
+    Args:
+        low: Smallest allowed value (``None``: no lower bound).
+        high: Largest allowed value (``None``: no upper bound).
+        low_open: The value must be greater than ``low``, not equal.
+        high_open: The value must be less than ``high``, not equal.
+        choices: The allowed strings (empty: any).
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not allowed (``None`` if it is)."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if self.choices and value not in self.choices:
+                return f"must be one of {', '.join(self.choices)}"
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            return "must be a finite number"
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            if self.low == 0 and self.low_open:
+                return "must be positive"
+            return f"must be {'>' if self.low_open else '>='} {_number(self.low)}"
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return f"must be {'<' if self.high_open else '<='} {_number(self.high)}"
+        return None
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def constrained(**kwargs: Any) -> dict[str, Constraint]:
+    """Field metadata holding a :class:`Constraint` (``field(metadata=constrained(...))``)."""
+    return {CONSTRAINT_KEY: Constraint(**kwargs)}
+
+
+def at_least(low: float) -> dict[str, Constraint]:
+    return constrained(low=low)
+
+
+def positive() -> dict[str, Constraint]:
+    return constrained(low=0, low_open=True)
+
+
+def one_of(*choices: str) -> dict[str, Constraint]:
+    return constrained(choices=choices)
+
+
+#: A finite float; every float field has at least this constraint.
+FINITE = Constraint()
 
 
 @dataclass
@@ -34,7 +103,7 @@ class DataConfig:
 
     dataset: str = "fashion-mnist"
     root: str | None = None
-    val_size: int | None = None
+    val_size: int | None = field(default=None, metadata=at_least(1))
 
 
 @dataclass
@@ -59,17 +128,23 @@ class FidelityConfig:
             statistics of an inherited network.
     """
 
-    epochs: int = 1
-    batch_size: int = 64
-    train_size: int | None = 5000
-    lr: float | None = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 4e-5
-    grad_clip: float = 1.0
-    exit_weights: float = 1.0
+    epochs: int = field(default=1, metadata=at_least(0))
+    batch_size: int = field(default=64, metadata=at_least(1))
+    train_size: int | None = field(default=5000, metadata=at_least(1))
+    lr: float | None = field(default=0.1, metadata=positive())
+    momentum: float = field(default=0.9, metadata=constrained(low=0, high=1, high_open=True))
+    weight_decay: float = field(default=4e-5, metadata=at_least(0))
+    grad_clip: float = field(default=1.0, metadata=positive())
+    exit_weights: float = field(default=1.0, metadata=at_least(0))
     augment: bool = False
     supernet: str | None = None
-    calibration_size: int = 2000
+    calibration_size: int = field(default=2000, metadata=at_least(1))
+
+    def cross_check(self) -> str | None:
+        """A problem between fields (one line), or ``None``."""
+        if self.epochs == 0 and self.supernet is None:
+            return "epochs 0 needs a supernet to inherit from (set supernet: PATH or epochs >= 1)"
+        return None
 
 
 @dataclass
@@ -87,11 +162,13 @@ class ThresholdConfig:
             accuracy on 5,000 validation images, so the choice does not chase noise.
     """
 
-    tuner: str = "optimal"
-    confidence: str = "margin"
-    target_macs: float | None = None
-    max_macs: float | None = None
-    accuracy_tolerance: float = 0.005
+    tuner: str = field(default="optimal", metadata=one_of("optimal", "grid"))
+    confidence: str = field(default="margin", metadata=one_of("margin", "max-softmax", "entropy"))
+    target_macs: float | None = field(default=None, metadata=positive())
+    max_macs: float | None = field(default=None, metadata=positive())
+    accuracy_tolerance: float = field(
+        default=0.005, metadata=constrained(low=0, high=1, high_open=True)
+    )
 
 
 @dataclass
@@ -121,18 +198,18 @@ class SearchConfig:
     """
 
     strategy: str = "bo"
-    budget: int = 8
-    batch_size: int = 4
+    budget: int = field(default=8, metadata=at_least(1))
+    batch_size: int = field(default=4, metadata=at_least(1))
     surrogate: str = "gp"
     acquisition: str = "qlognehvi"
-    pool_size: int = 400
-    initial: int = 8
+    pool_size: int = field(default=400, metadata=at_least(1))
+    initial: int = field(default=8, metadata=at_least(0))
     archive: str | None = None
     predictors: str | None = None
     benchmark: str | None = None
-    hv_ref_accuracy: float | None = None
-    hv_ref_macs: float | None = None
-    threads: int | None = None
+    hv_ref_accuracy: float | None = field(default=None, metadata=constrained(low=0, high=1))
+    hv_ref_macs: float | None = field(default=None, metadata=positive())
+    threads: int | None = field(default=None, metadata=at_least(1))
 
 
 @dataclass
@@ -157,20 +234,26 @@ class SupernetConfig:
         threads: Torch CPU threads (``None``: torch's default).
     """
 
-    epochs: int = 2
-    batch_size: int = 64
-    train_size: int | None = None
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 4e-5
-    grad_clip: float = 1.0
-    warmup_steps: int = 100
-    random_subnets: int = 2
-    exit_probability: float = 1.0
-    distill_weight: float = 0.5
+    epochs: int = field(default=2, metadata=at_least(1))
+    batch_size: int = field(default=64, metadata=at_least(1))
+    train_size: int | None = field(default=None, metadata=at_least(1))
+    lr: float = field(default=0.1, metadata=positive())
+    momentum: float = field(default=0.9, metadata=constrained(low=0, high=1, high_open=True))
+    weight_decay: float = field(default=4e-5, metadata=at_least(0))
+    grad_clip: float = field(default=1.0, metadata=positive())
+    warmup_steps: int = field(default=100, metadata=at_least(0))
+    random_subnets: int = field(default=2, metadata=at_least(0))
+    exit_probability: float = field(default=1.0, metadata=constrained(low=0, high=1, low_open=True))
+    distill_weight: float = field(default=0.5, metadata=constrained(low=0, high=1))
     flip: bool = True
-    checkpoint_every: int = 50
-    threads: int | None = None
+    checkpoint_every: int = field(default=50, metadata=at_least(1))
+    threads: int | None = field(default=None, metadata=at_least(1))
+
+    def cross_check(self) -> str | None:
+        """A problem between fields (one line), or ``None``."""
+        if self.train_size is not None and self.train_size < self.batch_size:
+            return f"train_size ({self.train_size}) must be at least batch_size ({self.batch_size})"
+        return None
 
 
 @dataclass
@@ -178,7 +261,7 @@ class Config:
     """The whole configuration of a run."""
 
     version: int = CONFIG_VERSION
-    seed: int = 0
+    seed: int = field(default=0, metadata=constrained(low=0, high=MAX_SEED))
     space: str = "aebnas-plus"
     device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
@@ -228,7 +311,8 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     if not isinstance(data, Mapping):
         raise UserError(f"config section {where or '<top>'} must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = set(fields)
     unknown = sorted(set(data) - names)
     if unknown:
         raise UserError(
@@ -240,8 +324,25 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         if dataclasses.is_dataclass(hint):
             values[name] = from_dict(hint, value, f"{path}.")  # type: ignore[arg-type]
         else:
-            values[name] = _check_scalar(value, hint, path)
-    return cls(**values)
+            values[name] = _check_range(
+                _check_scalar(value, hint, path), fields[name].metadata, path
+            )
+    result = cls(**values)
+    cross_check = getattr(result, "cross_check", None)
+    problem = cross_check() if cross_check is not None else None
+    if problem is not None:
+        raise UserError(f"config section {where.rstrip('.') or '<top>'}: {problem}")
+    return result
+
+
+def _check_range(value: Any, metadata: Mapping[str, Any], where: str) -> Any:
+    problem = metadata.get(CONSTRAINT_KEY, FINITE).problem(value)
+    if problem is not None:
+        raise UserError(
+            f"config value {where} {problem}, got {value!r}; fix it in the --config file or "
+            "the flag that sets it"
+        )
+    return value
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -250,7 +351,8 @@ def load_config(path: str | Path | None = None) -> Config:
         return Config()
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"config file {path} does not exist; pass one of configs/*.yaml")
+        what = "is not a file" if path.exists() else "does not exist"
+        raise UserError(f"config file {path} {what}; pass one of configs/*.yaml")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from aebnas.costs import ExitCosts, exit_costs
 from aebnas.data import Dataset, dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
 from aebnas.models import EarlyExitNetwork, build_network
+from aebnas.outputs import check_output_file
 from aebnas.space import Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_architectures
 from aebnas.supernet.inheritance import (
@@ -40,6 +42,7 @@ from aebnas.supernet.inheritance import (
 )
 from aebnas.thresholds.tuners import ExitOutcomes, Objective, OperatingPoint, TuningResult, tune
 from aebnas.train import TrainResult, resolve_device, seed_everything, train_network
+from aebnas.train.trainer import out_of_memory_reason
 
 RESULT_FORMAT = "aebnas.evaluation"
 RESULT_VERSION = 1
@@ -206,7 +209,14 @@ def evaluate_architecture(
     if trained.status != "ok":
         return record
     start = time.perf_counter()
-    logits, labels = collect_logits(model, dataset, "val", arch.resolution, device)
+    try:
+        logits, labels = collect_logits(model, dataset, "val", arch.resolution, device)
+    except (RuntimeError, MemoryError) as err:
+        reason = out_of_memory_reason(err)
+        if reason is None:
+            raise
+        record.update(status="failed", reason=f"{reason} while evaluating the validation split")
+        return record
     outcomes = ExitOutcomes.from_logits(logits, labels, thresholds.confidence)
     tuned = tune(outcomes, costs, objective, thresholds.tuner)
     chosen = within_tolerance(tuned, objective, thresholds.accuracy_tolerance)
@@ -342,6 +352,11 @@ def save_checkpoint(model: EarlyExitNetwork, path: Path, record: dict[str, Any])
     save_file(tensors, str(path), metadata=metadata)
 
 
+def _pct(value: float | None, digits: int = 2) -> str:
+    """A fraction as a percentage, ``n/a`` when it was not measured."""
+    return "n/a" if value is None else f"{100 * value:.{digits}f}"
+
+
 def print_summary(record: dict[str, Any]) -> None:
     """A readable summary of a result record."""
     print(f"arch     {record['arch']}")
@@ -361,19 +376,19 @@ def print_summary(record: dict[str, Any]) -> None:
         else:
             threshold = "off" if e["threshold"] is None else f"{e['threshold']:.4f}"
         print(
-            f"{e['position']:>6} {e['macs']:>8.3f} {100 * e['util']:>7.1f} "
-            f"{100 * e['accuracy']:>7.2f} {threshold:>10}"
+            f"{e['position']:>6} {e['macs']:>8.3f} {_pct(e.get('util'), 1):>7} "
+            f"{_pct(e.get('accuracy')):>7} {threshold:>10}"
         )
     grid = record["grid"]
     print(
-        f"tuned    val accuracy {100 * record['accuracy']:.2f}% at {record['avg_macs']:.3f} MMACs "
-        f"average (final exit alone: {100 * record['final_accuracy']:.2f}% at "
+        f"tuned    val accuracy {_pct(record['accuracy'])}% at {record['avg_macs']:.3f} MMACs "
+        f"average (final exit alone: {_pct(record.get('final_accuracy'))}% at "
         f"{record['static_macs']['final']:.3f} MMACs)"
     )
-    print(f"grid     val accuracy {100 * grid['accuracy']:.2f}% at {grid['avg_macs']:.3f} MMACs")
+    print(f"grid     val accuracy {_pct(grid['accuracy'])}% at {grid['avg_macs']:.3f} MMACs")
     if record.get("test"):
         test = record["test"]
-        print(f"test     accuracy {100 * test['accuracy']:.2f}% at {test['avg_macs']:.3f} MMACs")
+        print(f"test     accuracy {_pct(test['accuracy'])}% at {test['avg_macs']:.3f} MMACs")
 
 
 def build_parser() -> ArgumentParser:
@@ -436,9 +451,35 @@ def config_from_args(args: Any) -> Config:
     )
 
 
+def write_result(path: Path, record: dict[str, Any]) -> None:
+    """Write the result JSON atomically (an earlier result is never left half-replaced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def check_result_path(path: str) -> Path:
+    """``--out`` is a new file or an earlier result JSON (nothing else is overwritten)."""
+    out = check_output_file(path)
+    if out.is_file() and out.stat().st_size > 0:
+        try:
+            earlier = json.loads(out.read_bytes())
+        except ValueError:
+            earlier = None
+        if not isinstance(earlier, dict) or earlier.get("format") != RESULT_FORMAT:
+            raise UserError(
+                f"--out {out} exists and is not an {RESULT_FORMAT} result; choose another --out "
+                "(only an earlier result is replaced)"
+            )
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
+    if args.out:
+        check_result_path(args.out)
     info = dataset_info(config.data.dataset)
     space = get_space(config.space, info.resolutions)
     if args.arch is not None:
@@ -462,8 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print_summary(record)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+        write_result(Path(args.out), record)
         print(f"wrote {args.out}")
     return 0 if record["status"] == "ok" else 1
 

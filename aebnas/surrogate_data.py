@@ -29,10 +29,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from aebnas.archive import Archive, read_archive, record_key
 from aebnas.archive.records import candidate_record
 from aebnas.cli import ArgumentParser
-from aebnas.config import Config, FidelityConfig, apply_overrides, fidelity_dict, load_config
+from aebnas.config import (
+    MAX_SEED,
+    Config,
+    FidelityConfig,
+    apply_overrides,
+    fidelity_dict,
+    load_config,
+)
 from aebnas.data import Dataset, dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
 from aebnas.evaluate import evaluate_architecture
+from aebnas.outputs import check_output_file
 from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_stratified
 from aebnas.supernet.checkpoint import read_info
@@ -74,22 +82,37 @@ def _die_with_parent() -> None:
         pass
 
 
-def _init_worker(spec: RunSpec) -> None:
+def load_run_dataset(spec: RunSpec) -> Dataset:
+    """The run's dataset (a missing or corrupted file is a one-line :class:`UserError`)."""
+    data = spec.config.data
+    return load_dataset(data.dataset, data.root, data.val_size, seed=spec.config.seed)
+
+
+def _init_worker(spec: RunSpec, dataset: Dataset | None = None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(spec.threads)
     info = dataset_info(spec.config.data.dataset)
     _WORKER["spec"] = spec
     _WORKER["space"] = get_space(spec.config.space, info.resolutions)
-    _WORKER["dataset"] = load_dataset(
-        spec.config.data.dataset,
-        spec.config.data.root,
-        spec.config.data.val_size,
-        seed=spec.config.seed,
-    )
+    _WORKER["dataset"] = dataset if dataset is not None else load_run_dataset(spec)
+
+
+def _init_pool_worker(spec: RunSpec) -> None:
+    # An initialiser that raises makes multiprocessing respawn the worker forever; keep the
+    # failure and report it from the first job instead, which ends the run.
+    try:
+        _init_worker(spec)
+    except Exception as err:
+        _WORKER["init_error"] = f"{type(err).__name__}: {err}"
 
 
 def _run_job(job: Job) -> dict[str, Any]:
+    if "init_error" in _WORKER:
+        raise UserError(
+            f"a worker process could not start ({_WORKER['init_error']}); fix the cause or run "
+            "with --workers 1 to see it directly"
+        )
     spec: RunSpec = _WORKER["spec"]
     return evaluate_job(job, spec, _WORKER["space"], _WORKER["dataset"])
 
@@ -156,13 +179,17 @@ def _progress() -> Progress:
     )
 
 
-def _results(jobs: Sequence[Job], spec: RunSpec, workers: int) -> Iterator[dict[str, Any]]:
+def _results(
+    jobs: Sequence[Job], spec: RunSpec, workers: int, dataset: Dataset | None = None
+) -> Iterator[dict[str, Any]]:
+    """Evaluated records of ``jobs`` (in this process when ``workers <= 1``, reusing
+    ``dataset`` if given; else in a pool whose failing initialiser ends the run)."""
     if workers <= 1:
-        _init_worker(spec)
+        _init_worker(spec, dataset)
         yield from map(_run_job, jobs)
         return
     context = mp.get_context("spawn")
-    with context.Pool(workers, initializer=_init_worker, initargs=(spec,)) as pool:
+    with context.Pool(workers, initializer=_init_pool_worker, initargs=(spec,)) as pool:
         yield from pool.imap_unordered(_run_job, jobs)
 
 
@@ -186,9 +213,16 @@ def run(args: Any, config: Config) -> Path:
     }
     if fidelity.supernet is not None:
         meta["supernet_sha256"] = supernet_identity(fidelity.supernet, config.data.dataset)
+    check_output_file(out)
     jobs = plan_jobs(args, space, config)
     spec = RunSpec(config, fidelity_name, fidelity, args.threads)
-    with Archive(out, meta) as archive:
+    archive = Archive(out, meta)
+    archive.check()  # a bad --out is refused before data is loaded or any file is touched
+    # Missing data files: one line before the archive opens (workers load their own copy).
+    dataset: Dataset | None = load_run_dataset(spec)
+    if args.workers > 1:
+        dataset = None
+    with archive:
         done = archive.keys()
         todo = [
             j
@@ -210,7 +244,7 @@ def run(args: Any, config: Config) -> Path:
         start, failed = time.perf_counter(), 0
         with _progress() as bar:
             task = bar.add_task("run", total=len(jobs), completed=len(jobs) - len(todo), last="")
-            for record in _results(todo, spec, args.workers):
+            for record in _results(todo, spec, args.workers, dataset):
                 archive.append(record)
                 failed += record["status"] != "ok"
                 last = (
@@ -258,8 +292,10 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.n < 1 or args.workers < 1:
-        raise UserError("-n and --workers must be at least 1")
+    counts = (("-n", args.n), ("--workers", args.workers), ("--threads", args.threads))
+    for flag, value in (*counts, ("--limit", args.limit)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be at least 1, got {value}; pass a positive integer")
     config = apply_overrides(
         load_config(args.config),
         {
@@ -271,6 +307,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "low_fidelity.epochs": 0 if args.supernet else None,
         },
     )
+    seed = config.seed + args.seed_offset
+    if not 0 <= seed <= MAX_SEED:
+        raise UserError(
+            f"the seed plus --seed-offset is {seed}, outside 0..{MAX_SEED}; pass another offset"
+        )
     run(args, config)
     return 0
 

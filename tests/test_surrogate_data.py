@@ -84,3 +84,21 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     assert "4 of 4 candidates already done, 0 to train" in again.stderr
     assert len(read_archive(out)[1]) == 4
     json.loads(out.read_text().splitlines()[-1])
+
+
+def test_failing_worker_initialiser_ends_the_run_with_one_line(tmp_path):
+    import pytest
+
+    from aebnas.config import apply_overrides, load_config
+    from aebnas.errors import UserError
+    from aebnas.surrogate_data import build_parser, run
+
+    out = tmp_path / "a.jsonl"
+    args = build_parser().parse_args(["-n", "2", "--workers", "2", "--out", str(out)])
+    args.threads = 0  # past main's check: torch.set_num_threads(0) fails in every worker
+    config = apply_overrides(load_config(None), {"data.dataset": "digits"})
+    start = time.time()
+    with pytest.raises(UserError, match="a worker process could not start") as err:
+        run(args, config)
+    assert "\n" not in str(err.value) and time.time() - start < 120
+    assert len(read_archive(out)[1]) == 0

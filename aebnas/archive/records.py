@@ -8,6 +8,7 @@ from typing import Any
 
 from aebnas.archive.outcomes import pack_outcomes
 from aebnas.space import ENCODING_VERSION, Architecture
+from aebnas.train.trainer import out_of_memory_reason
 from aebnas.versions import package_versions
 
 #: Packages whose versions every record carries (they decide its numbers).
@@ -20,8 +21,9 @@ def candidate_record(
     """Run ``evaluate`` (an :func:`aebnas.evaluate.evaluate_architecture` call returning the
     evaluation record with raw ``outcomes``) and make the archive record of ``arch``.
 
-    A candidate-level failure (``RuntimeError`` or ``ValueError``, e.g. a shape error) becomes a
-    record with ``status: failed`` and its reason instead of an exception, so a run goes on.
+    A candidate-level failure (``RuntimeError``, ``ValueError`` or ``MemoryError``, e.g. a shape
+    error or running out of memory on the CPU or GPU) becomes a record with ``status: failed``
+    and its reason instead of an exception, so a run goes on.
     Validation outcomes are packed (:func:`aebnas.archive.outcomes.pack_outcomes`); the fidelity
     name, encoding version, package versions and finishing time are added.
 
@@ -33,13 +35,13 @@ def candidate_record(
     """
     try:
         record = evaluate()
-    except (RuntimeError, ValueError) as err:
+    except (RuntimeError, ValueError, MemoryError) as err:
         record = {
             "arch": arch.canonical,
             "hash": arch.hash,
             "seed": seed,
             "status": "failed",
-            "reason": f"{type(err).__name__}: {err}",
+            "reason": out_of_memory_reason(err) or f"{type(err).__name__}: {err}",
         }
     outcomes = record.pop("outcomes", None)
     if outcomes is not None:

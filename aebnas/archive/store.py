@@ -4,9 +4,12 @@ Layout (format ``aebnas.archive`` version 1): the first line is a header object
 ``{"format": "aebnas.archive", "version": 1, "meta": {...}}``; every further line is one record
 (an evaluation result, see :mod:`aebnas.evaluate`). Records are appended one line at a time,
 flushed and fsync'ed, so a kill (``kill -9`` included) loses at most the line being written.
-On opening, a torn last line (no newline or not JSON) is reported in one warning line, moved to
-``<archive>.torn`` and cut off; a corrupt line elsewhere is an error, never silently skipped.
-A lock file keeps two writers off one archive.
+On opening, the file is first validated without modifying it (header line, every complete
+record a JSON object with ``arch``, ``hash`` and ``seed``, the header's meta matching the run);
+only then is a torn last line (no newline or not JSON) reported in one warning line, moved to
+``<archive>.torn`` and cut off. A corrupt line elsewhere is an error, never silently skipped. A
+lock file (``<archive>.lock``, created only once the archive is known good) keeps two writers
+off one archive.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from aebnas.errors import UserError
 
 ARCHIVE_FORMAT = "aebnas.archive"
 ARCHIVE_VERSION = 1
+#: Keys every record must have (its identity, see :func:`record_key`).
+RECORD_KEYS = ("arch", "hash", "seed")
 
 
 def record_key(record: dict[str, Any]) -> str:
@@ -30,15 +35,15 @@ def record_key(record: dict[str, Any]) -> str:
     return f"{record['hash']}:{record['seed']}:{record.get('fidelity_name', '')}"
 
 
-def _parse_lines(path: Path, data: bytes) -> tuple[list[dict[str, Any]], int]:
-    """Parsed objects and the byte length of the intact prefix."""
-    objects: list[dict[str, Any]] = []
+def _parse_lines(path: Path, data: bytes) -> tuple[list[Any], int]:
+    """Parsed JSON values and the byte length of the intact prefix."""
+    objects: list[Any] = []
     offset = 0
     lines = data.split(b"\n")
     for number, line in enumerate(lines[:-1], start=1):
         try:
             objects.append(json.loads(line))
-        except json.JSONDecodeError:
+        except ValueError:  # JSONDecodeError, or UnicodeDecodeError for binary bytes
             if number == len(lines) - 1 and not lines[-1]:
                 return objects, offset  # the last complete line is torn (e.g. NUL-filled)
             raise UserError(
@@ -52,19 +57,53 @@ def _parse_lines(path: Path, data: bytes) -> tuple[list[dict[str, Any]], int]:
 def read_archive(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Read an archive without modifying it: ``(header meta, records)``; torn tail ignored."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise UserError(f"archive {path} is not a file; pass the path of a .jsonl archive")
     if not path.is_file():
         raise UserError(f"archive {path} does not exist; create it with `make surrogate-data`")
-    objects, intact = _parse_lines(path, path.read_bytes())
-    if not objects or objects[0].get("format") != ARCHIVE_FORMAT:
-        raise UserError(f"{path} is not an aebnas archive (no '{ARCHIVE_FORMAT}' header line)")
-    if objects[0].get("version") != ARCHIVE_VERSION:
+    data = path.read_bytes()
+    meta, records, intact = _validated(path, data)
+    if intact < len(data):
+        _warn_once(f"warning: {path}: ignoring a torn last line")
+    return meta, records
+
+
+def _validated(path: Path, data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    """Header meta, records and intact length of archive bytes ``data``; anything that is not
+    an aebnas archive (header, record shapes) raises a one-line :class:`UserError`."""
+    objects, intact = _parse_lines(path, data)
+    header = objects[0] if objects else None
+    if not isinstance(header, dict) or header.get("format") != ARCHIVE_FORMAT:
         raise UserError(
-            f"archive {path} has version {objects[0].get('version')}; this aebnas reads "
+            f"{path} is not an aebnas archive (no '{ARCHIVE_FORMAT}' header line); pass an "
+            "archive written by aebnas or another --out path"
+        )
+    if header.get("version") != ARCHIVE_VERSION:
+        raise UserError(
+            f"archive {path} has version {header.get('version')!r}; this aebnas reads "
             f"version {ARCHIVE_VERSION}"
         )
-    if intact < path.stat().st_size:
-        _warn_once(f"warning: {path}: ignoring a torn last line")
-    return objects[0].get("meta", {}), objects[1:]
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        raise UserError(f"archive {path} has a header whose meta is not an object; restore it")
+    for number, record in enumerate(objects[1:], start=2):
+        _check_record(record, path, number)
+    return meta, objects[1:], intact
+
+
+def _check_record(record: Any, path: Path, number: int) -> None:
+    problem = None
+    if not isinstance(record, dict):
+        problem = f"is a JSON {type(record).__name__}, not an object"
+    elif missing := [k for k in RECORD_KEYS if k not in record]:
+        problem = f"has no {', '.join(repr(k) for k in missing)}"
+    elif not isinstance(record["arch"], str) or not isinstance(record["hash"], str):
+        problem = "has an 'arch' or 'hash' that is not a string"
+    if problem is not None:
+        raise UserError(
+            f"archive {path} line {number} {problem} (every record needs "
+            f"{', '.join(RECORD_KEYS)}); restore the file from a backup or delete that line"
+        )
 
 
 _WARNED: set[str] = set()
@@ -94,16 +133,34 @@ class Archive:
         self._lock_file: Any = None
 
     def __enter__(self) -> Archive:
+        self.check()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock()
+        try:
+            self._open_locked()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def check(self) -> None:
+        """Refuse (one-line :class:`UserError`) a path that is not a file, an archive of
+        other settings, or a file that is not an aebnas archive, without modifying anything."""
+        if self.path.exists() and not self.path.is_file():
+            raise UserError(f"--out {self.path} is not a file; pass the path of a .jsonl archive")
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            meta, _, _ = _validated(self.path, self.path.read_bytes())
+            self._check_meta(meta)
+
+    def _open_locked(self) -> None:
         if self.path.exists() and self.path.stat().st_size > 0:
+            self._check_meta(_validated(self.path, self.path.read_bytes())[0])
             self._repair_tail()
             meta, self.records = read_archive(self.path)
             self._check_meta(meta)
         else:
             header = {"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION, "meta": self.meta}
             self._append_line(header)
-        return self
 
     def __exit__(self, *exc: object) -> None:
         if self._lock_file is not None:

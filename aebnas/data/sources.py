@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from torchvision.datasets.utils import check_integrity, extract_archive
 from torchvision.transforms import v2
 
 from aebnas.data.images import ImageSplit, seeded_permutation, to_labels, to_nchw_uint8
+from aebnas.data.pickles import load_restricted
 from aebnas.errors import UserError
 from aebnas.registry import Registry
 
@@ -39,6 +41,8 @@ DIGITS_TEST_SIZE = 360
 DIGITS_SPLIT_SEED = 0
 #: Side length ``folder:`` images are resized to on load.
 FOLDER_BASE_SIZE = 32
+#: Values per CIFAR image in a batch file's ``data`` rows (3 planes of 32 x 32).
+CIFAR_PIXELS = 3 * 32 * 32
 #: Errors torchvision raises for missing, truncated or corrupted files.
 _FILE_ERRORS = (RuntimeError, OSError, EOFError, ValueError, KeyError)
 
@@ -126,10 +130,11 @@ def _cifar_fix(cls: type[tvd.CIFAR10], root: Path) -> str:
 
 
 def _load_cifar(cls: type[tvd.CIFAR10], root: Path, expected: str) -> RawData:
-    """Shared CIFAR-10/100 loader.
+    """Shared CIFAR-10/100 loader: md5-checked files, read with a restricted unpickler
+    (:mod:`aebnas.data.pickles`: nothing in a file is executed).
 
     Args:
-        cls: ``torchvision.datasets.CIFAR10`` or ``CIFAR100``.
+        cls: ``torchvision.datasets.CIFAR10`` or ``CIFAR100`` (file names, md5s, label key).
         root: Data root holding ``cls.base_folder`` (or the genuine archive ``cls.filename``).
         expected: Human-readable list of the expected files, for the error message.
 
@@ -137,13 +142,56 @@ def _load_cifar(cls: type[tvd.CIFAR10], root: Path, expected: str) -> RawData:
         The splits as ``(N, 3, 32, 32)`` uint8 images.
     """
     _extract_cifar_archive(cls, root)
-    try:
-        splits = [cls(root, train=train, download=False) for train in (True, False)]
-    except _FILE_ERRORS as err:
-        title = cls.__name__.replace("CIFAR", "CIFAR-")
-        raise _missing_files_error(title, root, expected, _cifar_fix(cls, root)) from err
-    train, test = (ImageSplit(to_nchw_uint8(s.data, "NHWC"), to_labels(s.targets)) for s in splits)
-    return RawData(train, test, num_classes=len(splits[0].classes))
+    folder = root / cls.base_folder
+    title = cls.__name__.replace("CIFAR", "CIFAR-")
+    files = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
+    for name, md5 in files:
+        if not check_integrity(str(folder / name), md5):
+            raise _missing_files_error(title, root, expected, _cifar_fix(cls, root))
+    classes = _cifar_entry(folder / cls.meta["filename"], (cls.meta["key"],))[cls.meta["key"]]
+    if not isinstance(classes, list) or not classes:
+        raise UserError(f"{folder / cls.meta['filename']} lists no class names; replace it with "
+                        "the original file")
+    train, test = (_cifar_split(folder, [n for n, _ in names], len(classes))
+                   for names in (cls.train_list, cls.test_list))
+    return RawData(train, test, num_classes=len(classes))
+
+
+def _cifar_entry(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """One batch file as a dict holding (at least one of) ``keys``."""
+    entry = load_restricted(path)
+    if not isinstance(entry, dict) or not any(k in entry for k in keys):
+        raise UserError(f"{path} is not a CIFAR batch (a dict with {' or '.join(keys)}); "
+                        "replace it with the original file")
+    return entry
+
+
+def _check_cifar_batch(path: Path, data: Any, labels: np.ndarray, num_classes: int) -> None:
+    """``data`` is an ``(N, 3072)`` uint8 array and ``labels`` N integers below ``num_classes``."""
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
+            and data.shape[1] == CIFAR_PIXELS):
+        raise UserError(f"{path}: 'data' is not an (N, {CIFAR_PIXELS}) uint8 array; replace it "
+                        "with the original file")
+    integers = labels.shape == (len(data),) and labels.dtype.kind in "iu"
+    if not integers or (labels.size and not (labels.min() >= 0 and labels.max() < num_classes)):
+        raise UserError(f"{path}: labels are not {len(data)} integers in 0..{num_classes - 1}; "
+                        "replace it with the original file")
+
+
+def _cifar_split(folder: Path, names: list[str], num_classes: int) -> ImageSplit:
+    """Concatenate batch files: ``data`` (N, 3072) uint8 planes R, G, B and ``labels`` (CIFAR-10)
+    or ``fine_labels`` (CIFAR-100) into ``(N, 3, 32, 32)`` images and ``(N,)`` labels."""
+    images, labels = [], []
+    for name in names:
+        path = folder / name
+        entry = _cifar_entry(path, ("labels", "fine_labels"))
+        data = entry.get("data")
+        label_array = np.asarray(entry.get("labels", entry.get("fine_labels")))
+        _check_cifar_batch(path, data, label_array, num_classes)
+        images.append(np.asarray(data).reshape(-1, 3, 32, 32))
+        labels.append(label_array.astype(np.int64))
+    return ImageSplit(to_nchw_uint8(np.concatenate(images), "NCHW"),
+                      to_labels(np.concatenate(labels)))
 
 
 def _extract_cifar_archive(cls: type[tvd.CIFAR10], root: Path) -> None:

@@ -28,7 +28,9 @@ import torch
 
 from aebnas.archive import read_archive
 from aebnas.cli import ArgumentParser
+from aebnas.config import MAX_SEED
 from aebnas.errors import UserError
+from aebnas.outputs import check_creatable
 from aebnas.predictors.base import PREDICTORS, Predictor
 from aebnas.predictors.evaluation import evaluate_archive, json_safe, rich_table
 from aebnas.predictors.factory import build_predictor, build_prior_predictor
@@ -101,7 +103,13 @@ def _fit_predictor(args: Any) -> tuple[Predictor, dict[str, Any]]:
 def cmd_fit(args: Any) -> int:
     """``fit``: fit, cross-validate and save one predictor."""
     check_target(args.target)
-    out = Path(args.out)
+    if args.cv_folds < 0 or args.cv_folds == 1:
+        raise UserError(
+            f"--cv-folds must be 0 (none) or at least 2, got {args.cv_folds}; pass e.g. 5"
+        )
+    out = check_creatable(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; pass a folder for the predictor")
     if out.exists() and any(out.iterdir()) and not args.force:
         raise UserError(f"{out} is not empty; pass --force to overwrite or choose another --out")
     predictor, meta = _fit_predictor(args)
@@ -123,7 +131,7 @@ def cmd_evaluate(args: Any) -> int:
     targets = parse_list(args.targets, "targets", list(TARGETS))
     sizes = parse_sizes(args.train_sizes)
     if args.folds < 1:
-        raise UserError("--folds must be at least 1")
+        raise UserError(f"--folds must be at least 1, got {args.folds}; pass e.g. 5")
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -219,7 +227,10 @@ def build_parser() -> ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads < 1:
-        raise UserError("--threads must be at least 1")
+        raise UserError(f"--threads must be at least 1, got {args.threads}; pass e.g. 1")
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise UserError(f"--seed must be in 0..{MAX_SEED}, got {seed}; pass e.g. 0")
     torch.set_num_threads(args.threads)
     return int(args.run(args))
 

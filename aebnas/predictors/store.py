@@ -6,11 +6,13 @@ dataset (with image channels and classes, needed to compute features of new arch
 fidelity, number of records, cross-validated metrics and package versions. :func:`load_predictor`
 refuses a predictor whose space, encoding, features or target do not match with a one-line
 :class:`UserError`. Model files are JSON, safetensors and XGBoost JSON only: loading runs no code
-from the directory.
+from the directory, and reads only inside it (:func:`check_contained`: no symlinked folders, no
+symlinked file that leads outside).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -43,10 +45,39 @@ def package_versions() -> dict[str, str]:
     return installed_versions(PACKAGES)
 
 
+def check_contained(directory: Path) -> None:
+    """Refuse (one-line :class:`UserError`) a predictor folder from which loading could read
+    elsewhere: a symlinked folder (a loop like ``source -> .`` included), a broken or looping
+    symlink, or a symlinked file that resolves outside ``directory``."""
+    root = Path(directory).resolve()
+    for folder, dirs, files in os.walk(directory):
+        for name in dirs + files:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                continue
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                problem = "is a broken or looping symlink"
+            else:
+                if target.is_dir():
+                    problem = "is a symlink to a folder"
+                elif not target.is_relative_to(root):
+                    problem = f"is a symlink to {target}, outside the predictor folder"
+                else:
+                    continue
+            raise UserError(
+                f"predictor {directory}: {path} {problem}; a saved predictor is read only from "
+                "inside its folder, copy the real files in (or refit it)"
+            )
+
+
 def load_model(directory: Path) -> Predictor:
-    """Load the model files in ``directory`` (kind named by its ``model.json``)."""
+    """Load the model files in ``directory`` (kind named by its ``model.json``), after
+    :func:`check_contained`."""
     from aebnas.predictors.prior import PriorPredictor
 
+    check_contained(Path(directory))
     kind = read_json(Path(directory) / MODEL_FILE).get("predictor")
     if kind == PriorPredictor.name:
         return PriorPredictor.load(Path(directory))
@@ -224,6 +255,7 @@ def load_predictor(
             f"predictor directory {directory} does not exist; fit one with "
             "`python -m aebnas.predictors fit`"
         )
+    check_contained(directory)
     meta = read_json(directory / METADATA_FILE)
     check_metadata(meta, directory, space, expect_target)
     return LoadedPredictor(load_model(directory), meta, directory)

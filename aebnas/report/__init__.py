@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aebnas.report.front import pareto_rows, write_front_csv, write_front_json
 from aebnas.report.markdown import render_report
 from aebnas.report.plots import hypervolume_plot, pareto_plot
+from aebnas.search.evaluator import written_checkpoints
 
 if TYPE_CHECKING:
     from aebnas.search.loop import SearchResult, SearchSetup
@@ -73,11 +74,12 @@ def _rounds(run_dir: Path) -> list[dict[str, Any]]:
 
 def prune_checkpoints(run_dir: Path, rows: Sequence[dict[str, Any]]) -> None:
     """Delete checkpoints of candidates off the front (a dominated or infeasible candidate
-    stays so as the run grows, so this never removes a later Pareto member's weights)."""
+    stays so as the run grows, so this never removes a later Pareto member's weights). Only
+    files the run itself wrote (listed in ``checkpoints/written.txt``) are ever deleted."""
     keep = {Path(row["checkpoint"]).name for row in rows if row.get("checkpoint")}
-    for path in (run_dir / "checkpoints").glob("*.safetensors"):
+    for path in written_checkpoints(run_dir / "checkpoints"):
         if path.name not in keep:
-            path.unlink()
+            path.unlink(missing_ok=True)
 
 
 def _notes(setup: SearchSetup) -> list[str]:

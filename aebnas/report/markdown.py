@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
+def _pct(value: float | None, digits: int = 2, missing: str = "-") -> str:
+    return missing if value is None else f"{100 * value:.{digits}f}"
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+def _num(value: float | None, digits: int = 3, missing: str = "-") -> str:
+    return missing if value is None else f"{value:.{digits}f}"
 
 
 def _thresholds(values: Sequence[float | None] | None) -> str:
@@ -50,8 +50,9 @@ def exit_tables(rows: Sequence[dict[str, Any]]) -> list[str]:
         for e in row["exits"]:
             thr = _exit_threshold(e, is_final=e is final)
             lines.append(
-                f"| {e['position']} | {e['macs']:.3f} | {100 * e['util']:.1f} | "
-                f"{100 * e['accuracy']:.2f} | {thr} |"
+                f"| {e['position']} | {_num(e.get('macs'), missing='n/a')} | "
+                f"{_pct(e.get('util'), 1, 'n/a')} | {_pct(e.get('accuracy'), missing='n/a')} | "
+                f"{thr} |"
             )
         lines.append("")
     return lines
@@ -62,7 +63,8 @@ def _exit_threshold(exit_row: dict[str, Any], is_final: bool) -> str:
     exit (its branch is then not run, so its cumulative MMACs are never paid)."""
     if is_final:
         return "-"
-    return "off" if exit_row["threshold"] is None else f"{exit_row['threshold']:.4f}"
+    threshold = exit_row.get("threshold")
+    return "off" if threshold is None else f"{threshold:.4f}"
 
 
 def rounds_table(rounds: Sequence[dict[str, Any]]) -> list[str]:

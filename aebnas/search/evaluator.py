@@ -2,7 +2,8 @@
 
 - :class:`TrainingEvaluator` (real searches): full-fidelity training, threshold tuning on the
   validation split, a final test-split evaluation at the tuned thresholds and a checkpoint of
-  the network (``checkpoints/<hash>.safetensors``); records are labelled
+  the network (``checkpoints/<hash>.safetensors``, its name first appended to
+  ``checkpoints/written.txt``: pruning deletes only files listed there); records are labelled
   ``fidelity_name="full"``.
 - :class:`BenchmarkEvaluator` (``--benchmark ARCHIVE``): the answer is the archive's row for the
   architecture (no training); the domain is the archive's rows. Records keep the row's
@@ -16,6 +17,7 @@ Both return JSON-ready result records (see :mod:`aebnas.evaluate`); a candidate-
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +34,27 @@ from aebnas.train import resolve_device
 FULL = "full"
 #: Row fields a benchmark record does not copy (large, or about the machine that trained it).
 BENCHMARK_DROP = ("outcomes", "packages", "finished")
+#: The checkpoint files a run wrote, one name a line, in its checkpoints folder.
+CHECKPOINT_LIST = "written.txt"
+
+
+def note_checkpoint(folder: Path, name: str) -> None:
+    """Append ``name`` to ``folder``'s :data:`CHECKPOINT_LIST` (durably, before the file is
+    written, so a kill never leaves a file of the run unlisted)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / CHECKPOINT_LIST, "a", encoding="utf-8") as f:
+        f.write(name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def written_checkpoints(folder: Path) -> list[Path]:
+    """The checkpoint files listed in ``folder``'s :data:`CHECKPOINT_LIST` (plain names only)."""
+    listing = folder / CHECKPOINT_LIST
+    if not listing.is_file():
+        return []
+    names = dict.fromkeys(line.strip() for line in listing.read_text(encoding="utf-8").splitlines())
+    return [folder / n for n in names if n and Path(n).name == n and n.endswith(".safetensors")]
 
 
 class Evaluator(Protocol):
@@ -84,6 +107,7 @@ class TrainingEvaluator:
         """Train, tune, test and checkpoint ``arch``; a JSON-ready record."""
         config = self.config
         checkpoint = self.checkpoints / f"{arch.hash}.safetensors"
+        note_checkpoint(self.checkpoints, checkpoint.name)
         record = candidate_record(
             lambda: evaluate_architecture(
                 arch,

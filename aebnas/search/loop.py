@@ -32,6 +32,7 @@ from aebnas.archive import Archive, read_archive
 from aebnas.config import Config, dump_config
 from aebnas.data import dataset_info
 from aebnas.errors import UserError
+from aebnas.outputs import check_output_folder
 from aebnas.predictors.base import Predictor
 from aebnas.predictors.features import dataset_num_classes
 from aebnas.search.evaluator import FULL, BenchmarkEvaluator, Evaluator, TrainingEvaluator
@@ -319,11 +320,18 @@ class SearchResult:
 
 
 def start(config: Config, run_dir: Path, benchmark: str | None) -> tuple[SearchSetup, Archive]:
-    """A new run in ``run_dir`` (must not hold a run yet)."""
+    """A new run in ``run_dir``: a missing or empty folder (a folder of anything else, or a
+    file, is refused before anything is written; so are missing data files and saved prior
+    predictors that do not load)."""
+    check_output_folder(run_dir, ARCHIVE_FILE, "search run")
     if (run_dir / ARCHIVE_FILE).exists():
         raise UserError(f"{run_dir} already holds a search; continue it with --resume {run_dir}")
     meta = _new_meta(config, benchmark)
     setup = prepare(config, run_dir, meta)
+    if isinstance(setup.evaluator, TrainingEvaluator):
+        setup.evaluator.dataset  # noqa: B018  (missing data files: one line, no folder yet)
+    if config.search.predictors and not setup.benchmark:
+        setup.prior()
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_config(config, run_dir / CONFIG_FILE)
     return setup, Archive(run_dir / ARCHIVE_FILE, setup.meta)

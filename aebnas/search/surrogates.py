@@ -56,7 +56,7 @@ from aebnas.predictors.factory import build_predictor
 from aebnas.predictors.features import feature_names, features
 from aebnas.predictors.gp import GPPredictor, _bounds, _covar_module, build_gp, summary_columns
 from aebnas.predictors.prior import PRIOR_FEATURE, PriorPredictor
-from aebnas.predictors.store import METADATA_FILE, load_predictor
+from aebnas.predictors.store import METADATA_FILE, check_contained, load_predictor
 from aebnas.search.pool import CostTable
 from aebnas.search.problem import SearchProblem
 from aebnas.space import Architecture, SearchSpace, parse_architecture
@@ -311,6 +311,9 @@ def load_prior(
         kind: Preferred model kind.
     """
     root, chosen = Path(directory), {}
+    if not root.is_dir():
+        raise UserError(f"--predictors {root} is not a folder; pass a folder of saved predictors")
+    check_contained(root)
     for target in TARGETS:
         found = (
             [root / target] if (root / target).is_dir() else _predictor_dirs(root, dataset, target)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
 from aebnas.cli import ArgumentParser
 from aebnas.costs import exit_costs
 from aebnas.data import dataset_info
-from aebnas.errors import run_cli
+from aebnas.errors import UserError, run_cli
 from aebnas.space import SPACES, get_space, parse_architecture, sample_architectures
 
 
@@ -28,8 +29,17 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def check_counts(args: argparse.Namespace) -> None:
+    """``sample -n`` and ``macs --classes`` are at least 1 (one line, exit 2, otherwise)."""
+    counts = (("-n", getattr(args, "n", None)), ("--classes", getattr(args, "classes", None)))
+    for flag, value in counts:
+        if value is not None and value < 1:
+            raise UserError(f"{flag} must be at least 1, got {value}; pass a positive integer")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    check_counts(args)
     info = dataset_info(args.dataset)
     space = get_space(args.space, info.resolutions)
     if args.command == "sample":
@@ -37,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(arch)
         return 0
     arch = parse_architecture(args.arch, space)
-    classes = args.classes or info.num_classes or 10
+    classes = args.classes if args.classes is not None else info.num_classes or 10
     costs = exit_costs(arch, space, info.channels, classes)
     cumulative = costs.cumulative()
     print(f"{arch}  (hash {arch.hash}, {info.channels} input channel(s), {classes} classes)")

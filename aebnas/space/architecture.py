@@ -21,9 +21,23 @@ from functools import cached_property
 
 from aebnas.errors import UserError
 
-_BLOCK_RE = re.compile(r"^k(\d+)e(\d+)$")
-_MODULE_RE = re.compile(r"^r(\d+)_([a-z]+)(\d+)_c(\d+)_p([a-z]+)$")
-_EXIT_RE = re.compile(r"^x(\d+):(.+)$")
+#: Every number of an architecture string has 1 to this many digits (a longer one is malformed,
+#: not a 5,000-digit integer to parse).
+MAX_DIGITS = 6
+_N = rf"(\d{{1,{MAX_DIGITS}}})"
+_BLOCK_RE = re.compile(rf"^k{_N}e{_N}$")
+_MODULE_RE = re.compile(rf"^r{_N}_([a-z]+){_N}_c{_N}_p([a-z]+)$")
+_EXIT_RE = re.compile(rf"^x{_N}:(.+)$")
+_RESOLUTION_RE = re.compile(rf"r{_N}")
+#: Longest excerpt of a bad string quoted in an error message.
+MAX_SHOWN = 120
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for an error message, cut to :data:`MAX_SHOWN` characters."""
+    if len(text) <= MAX_SHOWN:
+        return repr(text)
+    return repr(text[:MAX_SHOWN]) + f" (cut, {len(text)} characters)"
 
 
 @dataclass(frozen=True, order=True)
@@ -107,9 +121,10 @@ class Architecture:
         """Parse a canonical string; a malformed one raises :class:`UserError` naming the part."""
         text = text.strip()
         parts = text.split("|")
-        if len(parts) < 2 or not re.fullmatch(r"r\d+", parts[0]):
+        if len(parts) < 2 or not _RESOLUTION_RE.fullmatch(parts[0]):
             raise UserError(
-                f"malformed architecture string {text!r}: it must start with 'r<resolution>|' "
+                f"malformed architecture string {_shown(text)}: it must start with "
+                "'r<resolution>|' "
                 "(e.g. 'r32|k3e4,k5e6|...|x2:r8_conv3_c2_pmax'; "
                 "see `python -m aebnas.space sample`)"
             )
@@ -118,13 +133,16 @@ class Architecture:
         exit_parts = [p for p in parts[1:] if p.startswith("x")]
         if parts[1 : 1 + len(stage_parts)] != stage_parts:
             raise UserError(
-                f"malformed architecture string {text!r}: stage parts must come before exit parts"
+                f"malformed architecture string {_shown(text)}: stage parts must come before "
+                "exit parts"
             )
         stages = tuple(tuple(_parse_block(tok, text) for tok in p.split(",")) for p in stage_parts)
         exits = tuple(_parse_exit(p, text) for p in exit_parts)
         positions = [e.position for e in exits]
         if len(set(positions)) != len(positions):
-            raise UserError(f"malformed architecture string {text!r}: an exit position repeats")
+            raise UserError(
+                f"malformed architecture string {_shown(text)}: an exit position repeats"
+            )
         return cls(resolution=resolution, stages=stages, exits=exits)
 
 
@@ -132,7 +150,7 @@ def _parse_block(token: str, text: str) -> Block:
     match = _BLOCK_RE.match(token)
     if not match:
         raise UserError(
-            f"malformed block {token!r} in architecture {text!r}: "
+            f"malformed block {_shown(token)} in architecture {_shown(text)}: "
             "expected 'k<kernel>e<expansion>', e.g. 'k3e4'"
         )
     return Block(kernel=int(match[1]), expand=int(match[2]))
@@ -142,14 +160,15 @@ def _parse_exit(part: str, text: str) -> Exit:
     match = _EXIT_RE.match(part)
     if not match:
         raise UserError(
-            f"malformed exit {part!r} in architecture {text!r}: expected 'x<position>:<module>+...'"
+            f"malformed exit {_shown(part)} in architecture {_shown(text)}: expected "
+            "'x<position>:<module>+...'"
         )
     modules = []
     for token in match[2].split("+"):
         mod = _MODULE_RE.match(token)
         if not mod:
             raise UserError(
-                f"malformed branch module {token!r} in architecture {text!r}: expected "
+                f"malformed branch module {_shown(token)} in architecture {_shown(text)}: expected "
                 "'r<resize>_<op><kernel>_c<width>_p<pool>', e.g. 'r8_conv3_c2_pmax'"
             )
         modules.append(

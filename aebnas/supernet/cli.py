@@ -48,27 +48,6 @@ def default_folder(dataset: str, space: str) -> Path:
     return Path("supernets") / f"{safe}-{space}"
 
 
-def check_settings(settings: SupernetConfig) -> None:
-    """Range checks of the training settings (one line naming the key and the fix)."""
-    positive = {"epochs": settings.epochs, "batch_size": settings.batch_size,
-                "checkpoint_every": settings.checkpoint_every}
-    for key, value in positive.items():
-        if value < 1:
-            raise UserError(f"supernet.{key} must be at least 1, got {value}")
-    if not settings.lr > 0 or not settings.lr < float("inf"):
-        raise UserError(f"supernet.lr must be a positive number, got {settings.lr}")
-    if settings.random_subnets < 0 or settings.warmup_steps < 0:
-        raise UserError("supernet.random_subnets and supernet.warmup_steps must be >= 0")
-    if not 0 < settings.exit_probability <= 1 or not 0 <= settings.distill_weight <= 1:
-        raise UserError("supernet.exit_probability must be in (0, 1] and "
-                        "supernet.distill_weight in [0, 1]")
-    if settings.train_size is not None and settings.train_size < settings.batch_size:
-        raise UserError(f"supernet.train_size ({settings.train_size}) must be at least "
-                        f"supernet.batch_size ({settings.batch_size})")
-    if settings.threads is not None and settings.threads < 1:
-        raise UserError(f"supernet.threads must be at least 1, got {settings.threads}")
-
-
 def training_fingerprint(settings: SupernetConfig) -> dict[str, Any]:
     """The settings that decide the weights (recorded in the file, compared on resume)."""
     return {k: v for k, v in dataclasses.asdict(settings).items() if k not in RUNTIME_ONLY}
@@ -92,7 +71,6 @@ def prepare_out(out: Path, resume: bool, force: bool) -> None:
 
 def train(args: Any, config: Config) -> Path:
     settings = config.supernet
-    check_settings(settings)
     if args.max_steps is not None and args.max_steps < 1:
         raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
     info = dataset_info(config.data.dataset)

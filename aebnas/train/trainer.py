@@ -23,6 +23,31 @@ from aebnas.config import FidelityConfig
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
+#: Messages of out-of-memory errors torch raises as a plain ``RuntimeError`` (the CPU allocator
+#: and some CUDA paths do not use ``torch.OutOfMemoryError``).
+OOM_MARKERS = (
+    "can't allocate memory",
+    "not enough memory",
+    "out of memory",
+    "cuda error: out of memory",
+)
+
+
+def out_of_memory_reason(err: BaseException) -> str | None:
+    """``"out of memory (...)"`` if ``err`` is an out-of-memory error on any device, else None.
+
+    Args:
+        err: An exception raised by a forward/backward pass or a tensor allocation.
+    """
+    if isinstance(err, torch.OutOfMemoryError | MemoryError):
+        kind = "GPU" if isinstance(err, torch.OutOfMemoryError) else "CPU"
+    elif isinstance(err, RuntimeError) and any(m in str(err).lower() for m in OOM_MARKERS):
+        kind = "CPU" if "cpu" in str(err).lower() else "device"
+    else:
+        return None
+    first = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+    return f"out of memory ({kind}: {first})"
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -149,13 +174,22 @@ def train_network(
                     losses.append(step(x, y))
                 except _Diverged as err:
                     return _failed(f"{err} at epoch {epoch}, step {len(losses) + 1}", start, images)
-                except torch.OutOfMemoryError:
-                    return _failed("out of memory", start, images)
+                except (RuntimeError, MemoryError) as err:
+                    reason = out_of_memory_reason(err)
+                    if reason is None:
+                        raise
+                    _release_memory(device)
+                    return _failed(f"{reason} at epoch {epoch}", start, images)
                 images += y.shape[0]
                 ips = images / (time.perf_counter() - start)
                 bar.update(task, advance=1, epoch=epoch, loss=sum(losses) / len(losses), ips=ips)
             epoch_loss = sum(losses) / max(len(losses), 1)
     return TrainResult("ok", None, time.perf_counter() - start, images, epoch_loss)
+
+
+def _release_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def _failed(reason: str, start: float, images: int) -> TrainResult:

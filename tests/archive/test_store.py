@@ -14,7 +14,14 @@ META = {"dataset": "fashion-mnist", "space": "aebnas-plus"}
 
 
 def _record(i: int) -> dict:
-    return {"hash": f"h{i}", "seed": 0, "fidelity_name": "low", "status": "ok", "accuracy": 0.5}
+    return {
+        "arch": f"a{i}",
+        "hash": f"h{i}",
+        "seed": 0,
+        "fidelity_name": "low",
+        "status": "ok",
+        "accuracy": 0.5,
+    }
 
 
 def test_append_and_reopen(tmp_path):
@@ -100,7 +107,9 @@ import sys, time
 from aebnas.archive import Archive
 with Archive(sys.argv[1], {"dataset": "x"}) as archive:
     for i in range(100000):
-        archive.append({"hash": f"h{i}", "seed": 0, "fidelity_name": "low", "pad": "x" * 5000})
+        archive.append(
+            {"arch": "a", "hash": f"h{i}", "seed": 0, "fidelity_name": "low", "pad": "x" * 5000}
+        )
 """
 
 
@@ -116,6 +125,6 @@ def test_kill_9_loses_no_finished_record(tmp_path):
         hashes = [r["hash"] for r in archive]
         assert hashes == [f"h{i}" for i in range(len(hashes))]
         assert len(hashes) > 10
-        archive.append({"hash": "new", "seed": 0, "fidelity_name": "low"})
+        archive.append({"arch": "a", "hash": "new", "seed": 0, "fidelity_name": "low"})
     for line in path.read_text().splitlines():
         json.loads(line)

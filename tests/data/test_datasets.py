@@ -12,7 +12,6 @@ import pytest
 import scipy.io
 import torch
 import torch.nn.functional as F
-import torchvision.datasets.cifar
 import torchvision.datasets.svhn
 from PIL import Image
 
@@ -64,7 +63,7 @@ def no_md5(monkeypatch: pytest.MonkeyPatch) -> None:
     def exists(fpath: str, md5: str | None = None) -> bool:
         return os.path.isfile(fpath)
 
-    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", exists)
+    monkeypatch.setattr(data_sources, "check_integrity", exists)
     monkeypatch.setattr(torchvision.datasets.svhn, "check_integrity", exists)
 
 
@@ -236,6 +235,62 @@ def test_svhn_on_disk_format(tmp_path: Path, real_rgb: tuple[np.ndarray, np.ndar
     assert 0 in ds.test.labels.tolist()
     assert torch.equal(ds.test.images, torch.from_numpy(images[60:]))
     assert not ds.info.flip
+
+
+class _Payload:
+    """Unpickling this runs ``command`` with the full unpickler (what a crafted file does)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, (self.command,)
+
+
+@pytest.mark.usefixtures("no_md5")
+@pytest.mark.parametrize("name", ["data_batch_3", "test_batch", "batches.meta"])
+def test_crafted_cifar_pickle_is_refused_and_not_run(
+    tmp_path: Path, real_rgb: tuple[np.ndarray, np.ndarray], name: str
+) -> None:
+    images, labels = real_rgb
+    write_cifar10(tmp_path, images, labels, n_test=20)
+    marker = tmp_path / "ran"
+    crafted = {"data": _Payload(f"touch {marker}"), "labels": [0]}
+    _pickle(tmp_path / "cifar-10-batches-py" / name, crafted)
+    with pytest.raises(UserError, match="not a plain dataset pickle") as err:
+        load_dataset("cifar10", tmp_path, val_size=6)
+    assert "posix.system" in str(err.value) and "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+@pytest.mark.usefixtures("no_md5")
+def test_cifar_batch_of_wrong_shape_is_one_line(
+    tmp_path: Path, real_rgb: tuple[np.ndarray, np.ndarray]
+) -> None:
+    images, labels = real_rgb
+    write_cifar100(tmp_path, images, labels, n_test=16)
+    _pickle(tmp_path / "cifar-100-python" / "test", {"data": images[:4], "fine_labels": [0] * 4})
+    with pytest.raises(UserError, match=r"not an \(N, 3072\) uint8 array"):
+        load_dataset("cifar100", tmp_path, val_size=4)
+
+
+def test_restricted_unpickler_admits_only_array_globals(tmp_path: Path) -> None:
+    from aebnas.data.pickles import load_restricted
+
+    path = tmp_path / "batch"
+    array = np.arange(12, dtype=np.uint8).reshape(2, 6)
+    for protocol in (2, 4):
+        _pickle_with(path, {"data": array, "labels": [1, 2], "name": b"x"}, protocol)
+        loaded = load_restricted(path)
+        assert np.array_equal(loaded["data"], array) and loaded["labels"] == [1, 2]
+    _pickle_with(path, {"f": eval}, 4)
+    with pytest.raises(UserError, match=r"builtins\.eval is not allowed"):
+        load_restricted(path)
+
+
+def _pickle_with(path: Path, obj: object, protocol: int) -> None:
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=protocol)
 
 
 def test_missing_cifar_names_expected_files(tmp_path: Path) -> None:

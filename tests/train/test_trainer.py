@@ -52,3 +52,39 @@ def test_diverging_training_fails_with_a_reason():
     result = train_network(net, batches, FidelityConfig(epochs=1), 0.05, CPU)
     assert result.status == "failed"
     assert "non-finite loss" in result.reason and "step 2" in result.reason
+
+
+class _HungryNetwork(torch.nn.Module):
+    """A real early-exit network whose second forward pass asks the CPU allocator for 4 TB
+    (what a too-large batch or resolution does), so the allocator's own error is raised."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        self.calls += 1
+        if self.calls == 2:
+            torch.empty((2**40,), dtype=torch.float32)
+        return self.inner(x)
+
+
+def test_cpu_out_of_memory_is_a_failed_training_with_its_reason():
+    arch = sample_architectures(SPACE, 1, seed=0)[0]
+    net = _HungryNetwork(build_network(arch, SPACE, 1, 10))
+    res = train_network(net, _batches(3, arch.resolution), FidelityConfig(epochs=1), 0.05, CPU)
+    assert res.status == "failed" and res.images == 16
+    assert res.reason is not None and res.reason.startswith("out of memory (CPU:")
+    assert "can't allocate memory" in res.reason
+
+
+def test_out_of_memory_reason_tells_oom_from_other_errors():
+    from aebnas.train.trainer import out_of_memory_reason
+
+    gpu = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert (out_of_memory_reason(gpu) or "").startswith("out of memory (GPU:")
+    cpu = RuntimeError("[enforce fail] DefaultCPUAllocator: not enough memory: you tried ...")
+    assert (out_of_memory_reason(cpu) or "").startswith("out of memory (CPU:")
+    assert out_of_memory_reason(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+    assert out_of_memory_reason(ValueError("out of memory")) is None
