@@ -23,7 +23,8 @@ from aebnas.config import Config, FidelityConfig, ThresholdConfig, apply_overrid
 from aebnas.costs import ExitCosts, exit_costs
 from aebnas.data import Dataset, dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
-from aebnas.models import EarlyExitNetwork, build_network
+from aebnas.models import EarlyExitNetwork, build_network, checkpoint_metadata, save_checkpoint
+from aebnas.models.checkpoint import refuse_existing
 from aebnas.space import Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_architectures
 from aebnas.thresholds.tuners import ExitOutcomes, Objective, OperatingPoint, TuningResult, tune
@@ -147,6 +148,7 @@ def evaluate_architecture(
     test: bool = False,
     progress: bool = False,
     checkpoint: Path | None = None,
+    force: bool = False,
     keep_outcomes: bool = False,
 ) -> dict[str, Any]:
     """Train ``arch`` at ``fidelity`` and tune its thresholds on the validation split.
@@ -161,7 +163,9 @@ def evaluate_architecture(
         device: Where to train (``None``: GPU if present).
         test: Also report test-set accuracy/MACs at the tuned thresholds (final reports only).
         progress: Show a training progress bar.
-        checkpoint: Save the trained weights (``safetensors``) there.
+        checkpoint: Save the trained network there (:mod:`aebnas.models.checkpoint`, with the
+            chosen thresholds); an existing file is refused before training unless ``force``.
+        force: Replace an existing ``checkpoint``.
         keep_outcomes: Put the validation :class:`ExitOutcomes` under ``"outcomes"`` (for
             re-tuning without retraining; not JSON-ready).
 
@@ -169,6 +173,8 @@ def evaluate_architecture(
         The result record (see the README's "Result format"); a diverged training gives
         ``status="failed"`` and a ``reason`` instead of raising.
     """
+    if checkpoint is not None:
+        refuse_existing(Path(checkpoint), force)
     device = device or resolve_device("auto")
     costs = exit_costs(arch, space, dataset.channels, dataset.num_classes)
     objective = objective_for(thresholds, costs)
@@ -212,7 +218,10 @@ def evaluate_architecture(
     if keep_outcomes:
         record["outcomes"] = outcomes
     if checkpoint is not None:
-        save_checkpoint(model, checkpoint, record)
+        metadata = checkpoint_metadata(
+            arch, space, dataset, thresholds.confidence, chosen.thresholds
+        )
+        save_checkpoint(model, checkpoint, metadata, force=force)
     return record
 
 
@@ -281,17 +290,6 @@ def _tuning_fields(
     }
 
 
-def save_checkpoint(model: EarlyExitNetwork, path: Path, record: dict[str, Any]) -> None:
-    """Weights as safetensors with the architecture and thresholds in its metadata."""
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    metadata = {"arch": record["arch"], "space": record["space"], "dataset": record["dataset"]}
-    metadata["thresholds"] = json.dumps([e["threshold"] for e in record["exits"][:-1]])
-    save_file(tensors, str(path), metadata=metadata)
-
-
 def print_summary(record: dict[str, Any]) -> None:
     """A readable summary of a result record."""
     print(f"arch     {record['arch']}")
@@ -352,6 +350,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--device", help="auto, cpu or cuda[:N]")
     parser.add_argument("--test", action="store_true", help="also report the test split")
     parser.add_argument("--out", help="write the result JSON here")
+    parser.add_argument(
+        "--checkpoint", help="save the trained network here (.safetensors, self-describing)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing --checkpoint file"
+    )
     return parser
 
 
@@ -401,12 +405,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=device,
         test=args.test,
         progress=sys.stderr.isatty(),
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        force=args.force,
     )
     print_summary(record)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
         print(f"wrote {args.out}")
+    if args.checkpoint and record["status"] == "ok":
+        print(f"wrote {args.checkpoint}")
     return 0 if record["status"] == "ok" else 1
 
 
