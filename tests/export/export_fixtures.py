@@ -38,3 +38,18 @@ def real_images(dataset: Dataset, resolution: int, count: int, split: str = "val
     """``count`` normalised images of ``split``; float32 ``(count, C, R, R)``."""
     x, _ = next(iter(dataset.batches(split, resolution, count)))
     return x
+
+
+def calibrate(net: EarlyExitNetwork, images: torch.Tensor) -> EarlyExitNetwork:
+    """Set every BatchNorm's running statistics to those of ``images`` (no weight changes), so
+    an untrained net's deep features, and so its exit confidences, vary from image to image."""
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average: one pass gives the batch statistics
+    net.train()
+    with torch.no_grad():
+        net(images)
+    for norm in norms:
+        norm.momentum = 0.1
+    return net.eval()
