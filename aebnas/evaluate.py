@@ -1,7 +1,9 @@
 """Evaluate one early-exit architecture: build, cost, train, tune thresholds, report.
 
 ``python -m aebnas.evaluate --arch STRING`` (or ``--sample-seed N``) prints a summary and writes
-the result JSON (format ``aebnas.evaluation`` version 1, documented in the README).
+the result JSON (format ``aebnas.evaluation`` version 1, documented in the README); with
+``--checkpoint PATH`` also the trained network with its tuned thresholds
+(:mod:`aebnas.models.checkpoint`).
 """
 
 from __future__ import annotations
