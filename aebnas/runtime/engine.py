@@ -146,6 +146,8 @@ class EarlyExitRuntime:
             ``num_exits - 1``.
         """
         n = x.shape[0]
+        if n == 1:
+            return self._predict_one(x)
         predictions = torch.empty(n, dtype=torch.long)
         exit_index = torch.empty(n, dtype=torch.long)
         remaining = torch.arange(n)
@@ -173,3 +175,24 @@ class EarlyExitRuntime:
                 stay = ~leave
                 remaining, features = remaining[stay], features[stay]
         return predictions, exit_index
+
+    def _predict_one(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`predict` for one input without the row bookkeeping (measured on the busy
+        2-core machine: 0.22 ms per exit for the batched decision, 0.05 ms for the confidence
+        alone); the same decision rule, so the same answers."""
+        features = x
+        for segment in self.segments:
+            if segment.role == TRUNK:
+                features = segment.run(features)
+                continue
+            k = segment.exit_index
+            assert k is not None
+            if segment.role == FINAL:
+                return segment.run(features).argmax(dim=-1), torch.tensor([k])
+            threshold = self.card.thresholds[k]
+            if threshold is None or not is_on(threshold):
+                continue
+            logits = segment.run(features)
+            if bool(self.measure(logits)[0] >= threshold):
+                return logits.argmax(dim=-1), torch.tensor([k])
+        raise AssertionError("the final segment always answers")
