@@ -208,6 +208,8 @@ class ExportManifest:
 
     def inconsistency(self) -> str | None:
         """What contradicts the expected segment/exit structure, or ``None``."""
+        if not self.exits:
+            return "it lists no exits"
         roles = [s.role for s in self.segments]
         k = len(self.exits) - 1
         expected = [TRUNK, EXIT] * k + [FINAL]

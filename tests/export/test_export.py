@@ -116,6 +116,8 @@ def test_tampered_graph_and_manifest_are_refused(exported, tmp_path):
         (lambda m: m.update(format="something.else"), "not an aebnas export manifest"),
         (lambda m: m["segments"].pop(1), "segment roles"),
         (lambda m: m["exits"][0].pop("macs"), "malformed (KeyError"),
+        (lambda m: m.update(exits=[]), "it lists no exits"),
+        (lambda m: m["exits"][1].update(threshold="high"), "malformed (ValueError"),
         (lambda m: m["segments"][0].update(file="../../etc/passwd"), "not a plain file name"),
     ],
 )
