@@ -11,7 +11,8 @@ One run measures, on a dataset split, both modes:
 
 Measured speed-up = mean batch-1 latency without exits / with exits; predicted speed-up = MMACs
 without exits / average MMACs with exits (the histogram measured here, exit costs of
-:mod:`aebnas.costs`). Threads: a fixed intra-op count for the backend and for torch (inter-op 1).
+:mod:`aebnas.costs`). Threads: a fixed intra-op count for the backend and for torch (inter-op 1);
+the CLI's ``--cpus`` also pins the process to given CPUs; both are reported.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ def test_bench_json_last_line_is_consistent_with_infer(deployed):
     net, metadata, _, folder, _ = deployed
     result = subprocess.run(
         [sys.executable, "-m", "aebnas.runtime", "bench", str(folder), "--dataset", "digits",
-         "--split", "test", "--limit", "60", "--warmup", "3", "--batch-size", "16", "--json"],
+         "--split", "test", "--limit", "60", "--warmup", "3", "--batch-size", "16",
+         "--cpus", "0", "--json"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -29,7 +30,7 @@ def test_bench_json_last_line_is_consistent_with_infer(deployed):
     for key in ("accuracy", "exit_counts", "latency_ms_p50", "latency_ms_p50_no_exits",
                 "measured_speedup", "predicted_speedup"):
         assert key in report
-    assert report["images"] == 60 and report["threads"] == 1
+    assert report["images"] == 60 and report["threads"] == 1 and report["cpus"] == [0]
 
     runtime = open_runtime(folder)
     data = bench_data(runtime.card, "digits", "test", limit=60)
@@ -54,3 +55,11 @@ def test_bench_data_refuses_a_dataset_that_does_not_fit(deployed):
         bench_data(runtime.card, "digits", "dev")
     with pytest.raises(UserError, match="--limit must be positive"):
         bench_data(runtime.card, "digits", "test", limit=0)
+
+
+def test_bad_cpu_list_is_one_line():
+    from aebnas.runtime.cli import pin_cpus
+
+    for text, expected in (("zero", "CPU numbers"), ("4096", "not available")):
+        with pytest.raises(UserError, match=expected):
+            pin_cpus(text)
