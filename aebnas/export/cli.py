@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aebnas.cli import ArgumentParser
+from aebnas.errors import UserError
 from aebnas.export.exporter import CHECK_IMAGES, export_checkpoint
 from aebnas.export.formats import EXPORT_FORMATS
 
@@ -29,6 +30,8 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.check_images < 1:
+        raise UserError(f"--check-images must be positive, got {args.check_images}")
     result = export_checkpoint(
         args.checkpoint,
         args.out,

@@ -165,3 +165,5 @@ def test_cli_exports_a_checkpoint_checked_on_256_validation_images(digits, tmp_p
     assert bad.stderr.count("\n") == 1
     unknown = _cli(str(checkpoint), "--format", "tflite", "--out", str(tmp_path / "y"))
     assert unknown.returncode == 2 and "invalid choice: 'tflite'" in unknown.stderr
+    none = _cli(str(checkpoint), "--out", str(tmp_path / "z"), "--check-images", "0")
+    assert none.returncode == 2 and "--check-images must be positive" in none.stderr
