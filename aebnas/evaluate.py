@@ -1,7 +1,9 @@
 """Evaluate one early-exit architecture: build, cost, train, tune thresholds, report.
 
 ``python -m aebnas.evaluate --arch STRING`` (or ``--sample-seed N``) prints a summary and writes
-the result JSON (format ``aebnas.evaluation`` version 1, documented in the README).
+the result JSON (format ``aebnas.evaluation`` version 1, documented in the README); with
+``--checkpoint PATH`` also the trained network with its tuned thresholds
+(:mod:`aebnas.models.checkpoint`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from aebnas.config import (
 from aebnas.costs import ExitCosts, exit_costs
 from aebnas.data import Dataset, dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
-from aebnas.models import EarlyExitNetwork, build_network
+from aebnas.models import EarlyExitNetwork, build_network, checkpoint_metadata, save_checkpoint
+from aebnas.models.checkpoint import refuse_existing
 from aebnas.outputs import check_output_file
 from aebnas.space import Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_architectures
@@ -162,6 +165,7 @@ def evaluate_architecture(
     test: bool = False,
     progress: bool = False,
     checkpoint: Path | None = None,
+    force: bool = False,
     keep_outcomes: bool = False,
 ) -> dict[str, Any]:
     """Train ``arch`` at ``fidelity`` and tune its thresholds on the validation split.
@@ -176,7 +180,9 @@ def evaluate_architecture(
         device: Where to train (``None``: GPU if present).
         test: Also report test-set accuracy/MACs at the tuned thresholds (final reports only).
         progress: Show a training progress bar.
-        checkpoint: Save the trained weights (``safetensors``) there.
+        checkpoint: Save the trained network there (:mod:`aebnas.models.checkpoint`, with the
+            chosen thresholds); an existing file is refused before training unless ``force``.
+        force: Replace an existing ``checkpoint``.
         keep_outcomes: Put the validation :class:`ExitOutcomes` under ``"outcomes"`` (for
             re-tuning without retraining; not JSON-ready).
 
@@ -184,6 +190,8 @@ def evaluate_architecture(
         The result record (see the README's "Result format"); a diverged training gives
         ``status="failed"`` and a ``reason`` instead of raising.
     """
+    if checkpoint is not None:
+        refuse_existing(Path(checkpoint), force)
     device = device or resolve_device("auto")
     costs = exit_costs(arch, space, dataset.channels, dataset.num_classes)
     objective = objective_for(thresholds, costs)
@@ -228,7 +236,10 @@ def evaluate_architecture(
     if keep_outcomes:
         record["outcomes"] = outcomes
     if checkpoint is not None:
-        save_checkpoint(model, checkpoint, record)
+        metadata = checkpoint_metadata(
+            arch, space, dataset, thresholds.confidence, chosen.thresholds
+        )
+        save_checkpoint(model, checkpoint, metadata, force=force)
     return record
 
 
@@ -341,17 +352,6 @@ def _tuning_fields(
     }
 
 
-def save_checkpoint(model: EarlyExitNetwork, path: Path, record: dict[str, Any]) -> None:
-    """Weights as safetensors with the architecture and thresholds in its metadata."""
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    metadata = {"arch": record["arch"], "space": record["space"], "dataset": record["dataset"]}
-    metadata["thresholds"] = json.dumps([e["threshold"] for e in record["exits"][:-1]])
-    save_file(tensors, str(path), metadata=metadata)
-
-
 def _pct(value: float | None, digits: int = 2) -> str:
     """A fraction as a percentage, ``n/a`` when it was not measured."""
     return "n/a" if value is None else f"{100 * value:.{digits}f}"
@@ -364,10 +364,18 @@ def print_summary(record: dict[str, Any]) -> None:
     if record["status"] != "ok":
         print(f"reason   {record['reason']}")
         return
-    print(
-        f"train    {record['train_seconds']:.1f} s ({record['images_per_second']:.0f} img/s), "
-        f"loss {record['train_loss']:.3f}"
-    )
+    inherited = record.get("supernet")
+    if inherited:
+        print(
+            f"inherit  {inherited['inherit_seconds']:.1f} s from {inherited['file']} "
+            f"(sha256 {inherited['sha256'][:12]}), batch-norm recalibrated on "
+            f"{inherited['calibration_size']} training images"
+        )
+    if record["train_seconds"] > 0 or not inherited:
+        print(
+            f"train    {record['train_seconds']:.1f} s ({record['images_per_second']:.0f} img/s),"
+            f" loss {record['train_loss']:.3f}"
+        )
     print(f"{'exit':>6} {'MMACs':>8} {'util %':>7} {'acc %':>7} {'threshold':>10}")
     final = record["exits"][-1]
     for e in record["exits"]:
@@ -423,6 +431,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--device", help="auto, cpu or cuda[:N]")
     parser.add_argument("--test", action="store_true", help="also report the test split")
     parser.add_argument("--out", help="write the result JSON here")
+    parser.add_argument(
+        "--checkpoint", help="save the trained network here (.safetensors, self-describing)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing --checkpoint file"
+    )
     return parser
 
 
@@ -500,11 +514,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=device,
         test=args.test,
         progress=sys.stderr.isatty(),
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+        force=args.force,
     )
     print_summary(record)
     if args.out:
         write_result(Path(args.out), record)
         print(f"wrote {args.out}")
+    if args.checkpoint and record["status"] == "ok":
+        print(f"wrote {args.checkpoint}")
     return 0 if record["status"] == "ok" else 1
 
 

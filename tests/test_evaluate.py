@@ -10,6 +10,7 @@ import torch
 from aebnas.config import FidelityConfig, ThresholdConfig
 from aebnas.data import dataset_info, load_dataset
 from aebnas.evaluate import evaluate_architecture, within_tolerance
+from aebnas.models import load_checkpoint
 from aebnas.space import get_space, parse_architecture, sample_architectures
 
 SPACE = get_space("aebnas-plus", dataset_info("fashion-mnist").resolutions)
@@ -92,7 +93,8 @@ def test_trained_candidate_learns_and_early_exits_save_macs(fashion, tmp_path):
     better = [p for p in record["curve"] if p["avg_macs"] <= grid["avg_macs"] + 1e-9]
     assert max(p["accuracy"] for p in better) >= grid["accuracy"]
     json.dumps(record)  # JSON-ready
-    assert (tmp_path / "net.safetensors").stat().st_size > 10_000
+    _, metadata = load_checkpoint(tmp_path / "net.safetensors")
+    assert list(metadata.thresholds) == [e["threshold"] for e in exits[:-1]]
 
 
 def test_within_tolerance_picks_cheapest_close_point():
@@ -107,9 +109,10 @@ def test_within_tolerance_picks_cheapest_close_point():
     assert within_tolerance(tuned, Objective("budget", 3.0), 0.0).avg_macs == 3.0
 
 
-def test_cli_writes_the_documented_json(tmp_path):
-    out = tmp_path / "r.json"
-    result = _cli("--arch", ARCH, "--train-size", "256", "--epochs", "1", "--out", str(out))
+def test_cli_writes_the_documented_json_and_a_checkpoint(tmp_path):
+    out, checkpoint = tmp_path / "r.json", tmp_path / "net.safetensors"
+    args = ("--arch", ARCH, "--train-size", "256", "--epochs", "1", "--checkpoint", str(checkpoint))
+    result = _cli(*args, "--out", str(out))
     assert result.returncode == 0, result.stderr
     record = json.loads(out.read_text())
     for key in (
@@ -130,3 +133,12 @@ def test_cli_writes_the_documented_json(tmp_path):
         assert set(e) >= {"position", "macs", "util", "accuracy", "threshold"}
     assert set(record["grid"]) >= {"accuracy", "avg_macs", "thresholds"}
     assert "val accuracy" in result.stdout
+    network, metadata = load_checkpoint(checkpoint)
+    assert network.arch.canonical == metadata.arch == record["arch"]
+    assert metadata.dataset == "fashion-mnist"
+    assert list(metadata.thresholds) == [e["threshold"] for e in record["exits"][:-1]]
+    assert metadata.class_names[0] == "T-shirt/top" and metadata.confidence == "margin"
+
+    again = _cli(*args)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert load_checkpoint(checkpoint)[1] == metadata

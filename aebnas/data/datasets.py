@@ -229,6 +229,7 @@ class Dataset:
         test: Official test set (final reports only).
         info: The dataset's defaults.
         val_indices: ``int64 (V,)`` indices of ``val`` in the official training set.
+        class_names: Name of each class in label order (``num_classes`` entries).
     """
 
     name: str
@@ -241,6 +242,7 @@ class Dataset:
     test: ImageSplit
     info: DatasetInfo
     val_indices: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
+    class_names: tuple[str, ...] = ()
     _cache: _ResizeCache = field(default_factory=_ResizeCache, repr=False)
 
     def split(self, split: str) -> ImageSplit:
@@ -404,4 +406,5 @@ def load_dataset(
         test=raw.test,
         info=info,
         val_indices=val_indices,
+        class_names=raw.class_names,
     )

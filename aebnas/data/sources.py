@@ -43,6 +43,8 @@ DIGITS_SPLIT_SEED = 0
 FOLDER_BASE_SIZE = 32
 #: Values per CIFAR image in a batch file's ``data`` rows (3 planes of 32 x 32).
 CIFAR_PIXELS = 3 * 32 * 32
+#: Class names of the datasets whose labels are the digits 0-9.
+DIGIT_NAMES = tuple(str(d) for d in range(10))
 #: Errors torchvision raises for missing, truncated or corrupted files.
 _FILE_ERRORS = (RuntimeError, OSError, EOFError, ValueError, KeyError)
 
@@ -55,11 +57,13 @@ class RawData:
         train: Full official training set (validation not yet carved out).
         test: Official test set.
         num_classes: Number of classes.
+        class_names: Name of each class, in label order (``num_classes`` entries).
     """
 
     train: ImageSplit
     test: ImageSplit
     num_classes: int
+    class_names: tuple[str, ...]
 
 
 SourceLoader = Callable[[Path], RawData]
@@ -83,7 +87,7 @@ def load_fashion_mnist(root: Path) -> RawData:
     _ensure_fashion_mnist_raw(raw_dir)
     splits = [tvd.FashionMNIST(root, train=train, download=False) for train in (True, False)]
     train, test = (ImageSplit(to_nchw_uint8(s.data, "NHW"), to_labels(s.targets)) for s in splits)
-    return RawData(train, test, num_classes=10)
+    return RawData(train, test, num_classes=10, class_names=tuple(tvd.FashionMNIST.classes))
 
 
 def _ensure_fashion_mnist_raw(raw_dir: Path) -> None:
@@ -154,7 +158,8 @@ def _load_cifar(cls: type[tvd.CIFAR10], root: Path, expected: str) -> RawData:
                         "the original file")
     train, test = (_cifar_split(folder, [n for n, _ in names], len(classes))
                    for names in (cls.train_list, cls.test_list))
-    return RawData(train, test, num_classes=len(classes))
+    return RawData(train, test, num_classes=len(classes),
+                   class_names=tuple(str(c) for c in classes))
 
 
 def _cifar_entry(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -237,7 +242,7 @@ def load_svhn(root: Path) -> RawData:
         raise _missing_files_error("SVHN", root, f"{root}/{{train_32x32.mat, test_32x32.mat}}",
                                    fix) from err
     train, test = (ImageSplit(to_nchw_uint8(s.data, "NCHW"), to_labels(s.labels)) for s in splits)
-    return RawData(train, test, num_classes=10)
+    return RawData(train, test, num_classes=10, class_names=DIGIT_NAMES)
 
 
 # --------------------------------------------------------------------------- digits
@@ -264,7 +269,9 @@ def load_digits(root: Path) -> RawData:
     order = seeded_permutation(len(full), DIGITS_SPLIT_SEED)
     test_idx = order[:DIGITS_TEST_SIZE].sort().values
     train_idx = order[DIGITS_TEST_SIZE:].sort().values
-    return RawData(full.take(train_idx), full.take(test_idx), num_classes=10)
+    return RawData(
+        full.take(train_idx), full.take(test_idx), num_classes=10, class_names=DIGIT_NAMES
+    )
 
 
 # --------------------------------------------------------------------------- folder:PATH
@@ -290,7 +297,7 @@ def load_folder(root: Path, size: int = FOLDER_BASE_SIZE) -> RawData:
                             f"{root}/train/<class>/*.png and {root}/test/<class>/*.png")
     classes = _matching_classes(root)
     train, test = (_read_image_folder(root / split, size) for split in ("train", "test"))
-    return RawData(train, test, num_classes=len(classes))
+    return RawData(train, test, num_classes=len(classes), class_names=tuple(classes))
 
 
 def _matching_classes(root: Path) -> list[str]:

@@ -66,8 +66,9 @@ class BicubicResize(nn.Module):
         self.size = size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = _bicubic_matrix(x.shape[-2], self.size).to(x.dtype).to(x.device)
-        cols = _bicubic_matrix(x.shape[-1], self.size).to(x.dtype).to(x.device)
+        # int(): a trace (ONNX export) then keeps the matrices as constants of the traced size.
+        rows = _bicubic_matrix(int(x.shape[-2]), self.size).to(x.dtype).to(x.device)
+        cols = _bicubic_matrix(int(x.shape[-1]), self.size).to(x.dtype).to(x.device)
         n, c, h, _ = x.shape
         # Two plain 2-D GEMMs (one big matrix each) instead of many tiny batched ones.
         x = torch.matmul(x.reshape(-1, x.shape[-1]), cols.T).reshape(n, c, h, self.size)

@@ -45,7 +45,9 @@ class TrimmedConv2d(nn.Conv2d):
         self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ) -> torch.Tensor:
         assert isinstance(self.padding, tuple) and self.padding_mode == "zeros"
-        (h, w), (kh, kw) = input.shape[-2:], self.kernel_size
+        # int(): under tracing (ONNX export) sizes are tensors; the crop is fixed to the traced
+        # resolution, which is the deployed one.
+        (h, w), (kh, kw) = (int(s) for s in input.shape[-2:]), self.kernel_size
         top, bottom, pad_t, pad_b = useful_taps(h, kh, self.stride[0], self.padding[0])
         left, right, pad_l, pad_r = useful_taps(w, kw, self.stride[1], self.padding[1])
         if (top, bottom, left, right) == (0, kh - 1, 0, kw - 1):

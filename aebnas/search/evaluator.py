@@ -119,6 +119,7 @@ class TrainingEvaluator:
                 device=resolve_device(config.device),
                 test=True,
                 checkpoint=checkpoint,
+                force=True,  # a checkpoint without an archived record is a killed attempt's
                 keep_outcomes=True,
             ),
             arch,

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from safetensors import safe_open
 
 from aebnas.archive import read_archive
 from aebnas.bo_search import main
 from aebnas.errors import run_cli
+from aebnas.models import load_checkpoint
 
 CONFIG = """
 version: 1
@@ -56,8 +56,9 @@ def test_one_real_round_trains_tunes_tests_and_reports(
     row = front[0]
     assert row["test_accuracy"] == record["test"]["accuracy"] and row["exits"]
     checkpoint = run / row["checkpoint"]
-    with safe_open(str(checkpoint), "pt") as f:
-        assert f.metadata()["arch"] == record["arch"]
+    network, metadata = load_checkpoint(checkpoint)
+    assert metadata.arch == record["arch"] == network.arch.canonical
+    assert list(metadata.thresholds) == [e["threshold"] for e in record["exits"][:-1]]
     with open(run / "pareto.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows[0]["arch"] == record["arch"] and json.loads(rows[0]["thresholds"]) is not None

@@ -1,0 +1,273 @@
+"""Export a checkpoint as one graph per segment plus a manifest, checked against PyTorch.
+
+``export_checkpoint(CHECKPOINT, DIR)`` writes the graphs of
+:func:`aebnas.models.segments.network_segments` in a registered format into a hidden sibling
+folder, runs them on real validation images of the checkpoint's dataset, compares every exit's
+logits with the PyTorch network's, and only if they agree within the tolerance writes the
+manifest and moves the folder to ``DIR``. A failed check removes the partial folder; an existing
+``DIR`` is only replaced with ``force``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aebnas import __version__
+from aebnas.costs import ExitCosts, exit_costs
+from aebnas.data import BatchLoader, load_dataset
+from aebnas.errors import UserError
+from aebnas.export.formats import EXPORT_FORMATS, SegmentFormat, SegmentRunner
+from aebnas.export.manifest import (
+    ExitEntry,
+    ExportManifest,
+    SegmentEntry,
+    file_sha256,
+    write_manifest,
+)
+from aebnas.models import CheckpointMetadata, EarlyExitNetwork, load_checkpoint
+from aebnas.models.segments import TRUNK, Segment, network_segments
+
+#: Images of the export check and the largest allowed absolute logit difference.
+CHECK_IMAGES = 256
+TOLERANCE = 1e-4
+#: Images also checked one by one (the graphs' dynamic batch axis at batch 1).
+SINGLE_IMAGES = 4
+IMAGE_INPUT, FEATURE_INPUT, FEATURE_OUTPUT, LOGIT_OUTPUT = "image", "features", "features", "logits"
+
+
+class ExportCheckError(UserError):
+    """The exported graphs do not reproduce the PyTorch network (nothing was written)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_checkpoint` wrote and measured.
+
+    Args:
+        folder: The export folder.
+        manifest: Its manifest.
+        max_abs_diff: Largest absolute logit difference per exit (final last) over the check.
+    """
+
+    folder: Path
+    manifest: ExportManifest
+    max_abs_diff: tuple[float, ...]
+
+
+def check_images(
+    metadata: CheckpointMetadata, data_root: str | Path | None, count: int = CHECK_IMAGES
+) -> torch.Tensor:
+    """``count`` validation images of the checkpoint's dataset, resized and normalised as the
+    network expects; float32 ``(count, C, R, R)``."""
+    dataset = load_dataset(metadata.dataset, data_root)
+    split = dataset.resized("val", metadata.resolution, subset=count, seed=0)
+    x, _ = next(iter(BatchLoader(split, metadata.mean, metadata.std, count)))
+    return x
+
+
+def export_network(
+    net: EarlyExitNetwork,
+    metadata: CheckpointMetadata,
+    images: torch.Tensor,
+    out: str | Path,
+    *,
+    export_format: str = "onnx",
+    force: bool = False,
+    tolerance: float = TOLERANCE,
+) -> ExportResult:
+    """Export ``net`` to ``out`` and check it on ``images`` (see the module docstring).
+
+    Args:
+        net: The network (put in eval mode).
+        metadata: Its checkpoint metadata.
+        images: Normalised check images ``(N, C, R, R)``.
+        out: Destination folder.
+        export_format: Name in :data:`~aebnas.export.formats.EXPORT_FORMATS`.
+        force: Replace an existing ``out``.
+        tolerance: Largest allowed absolute difference of any exit's logits.
+
+    Raises:
+        UserError: ``out`` exists without ``force``; unknown format.
+        ExportCheckError: The graphs disagree with PyTorch beyond ``tolerance``.
+    """
+    out = Path(out)
+    refuse_existing_folder(out, force)
+    fmt = EXPORT_FORMATS.get(export_format)
+    net.eval()
+    segments = network_segments(net)
+    _, space = metadata.architecture()
+    costs = exit_costs(net.arch, space, metadata.in_channels, metadata.num_classes)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        entries = _write_segments(fmt, segments, images, partial)
+        runners = [fmt.load(partial / e.file) for e in entries]
+        diffs = _max_differences(net, segments, runners, images)
+        worst = max(diffs)
+        if not worst <= tolerance:
+            k = diffs.index(worst)
+            raise ExportCheckError(
+                f"export check failed: exit {k} logits of the {export_format} graphs differ from "
+                f"PyTorch by {worst:.3g} > {tolerance:g} on {len(images)} images; nothing was "
+                "written"
+            )
+        check = {"split": "val", "images": len(images), "tolerance": tolerance}
+        manifest = _manifest(metadata, export_format, fmt, entries, costs, diffs, check)
+        write_manifest(partial, manifest)
+        _move_into_place(partial, out)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return ExportResult(out, manifest, tuple(diffs))
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    export_format: str = "onnx",
+    force: bool = False,
+    data_root: str | Path | None = None,
+    check_count: int = CHECK_IMAGES,
+) -> ExportResult:
+    """Load ``checkpoint`` and :func:`export_network` it, checked on ``check_count`` validation
+    images of its dataset (read from ``data_root``)."""
+    refuse_existing_folder(Path(out), force)
+    EXPORT_FORMATS.get(export_format)
+    net, metadata = load_checkpoint(checkpoint)
+    x = check_images(metadata, data_root, check_count)
+    return export_network(net, metadata, x, out, export_format=export_format, force=force)
+
+
+def refuse_existing_folder(out: Path, force: bool) -> None:
+    """Raise the one-line error for an existing ``out`` unless ``force`` (and out is a folder)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} exists and is not a folder; choose another --out")
+    if out.exists() and not force:
+        raise UserError(f"{out} already exists; choose another --out or pass --force to replace it")
+
+
+def _write_segments(
+    fmt: SegmentFormat, segments: Sequence[Segment], images: torch.Tensor, folder: Path
+) -> list[SegmentEntry]:
+    entries = []
+    features = images[:2]
+    with torch.no_grad():
+        for segment in segments:
+            first = segment is segments[0]
+            input_name = IMAGE_INPUT if first else FEATURE_INPUT
+            output = FEATURE_OUTPUT if segment.role == TRUNK else LOGIT_OUTPUT
+            path = folder / f"{segment.name}{fmt.suffix}"
+            fmt.write(segment.module, features, path, input_name, output)
+            entries.append(
+                SegmentEntry(
+                    name=segment.name,
+                    role=segment.role,
+                    file=path.name,
+                    sha256=file_sha256(path),
+                    input=input_name,
+                    output=output,
+                    exit=segment.exit_index,
+                )
+            )
+            if segment.role == TRUNK:
+                features = segment.module(features)
+    return entries
+
+
+def _all_logits(
+    segments: Sequence[Segment], runners: Sequence[SegmentRunner], x: torch.Tensor
+) -> list[torch.Tensor]:
+    """Every exit's logits (final last) by running ``runners`` in segment order."""
+    logits = []
+    for segment, run in zip(segments, runners, strict=True):
+        if segment.role == TRUNK:
+            x = run(x)
+        else:
+            logits.append(run(x))
+    return logits
+
+
+@torch.no_grad()
+def _max_differences(
+    net: EarlyExitNetwork,
+    segments: Sequence[Segment],
+    runners: Sequence[SegmentRunner],
+    images: torch.Tensor,
+) -> list[float]:
+    reference = [lg.float() for lg in net(images)]
+    exported = _all_logits(segments, runners, images)
+    diffs = [float((a - b).abs().max()) for a, b in zip(reference, exported, strict=True)]
+    for i in range(min(SINGLE_IMAGES, len(images))):
+        single = _all_logits(segments, runners, images[i : i + 1])
+        for k, (ref, got) in enumerate(zip(reference, single, strict=True)):
+            diffs[k] = max(diffs[k], float((ref[i : i + 1] - got).abs().max()))
+    return diffs
+
+
+def _manifest(
+    metadata: CheckpointMetadata,
+    export_format: str,
+    fmt: SegmentFormat,
+    entries: Sequence[SegmentEntry],
+    costs: ExitCosts,
+    diffs: Sequence[float],
+    check: dict[str, Any],
+) -> ExportManifest:
+    active = [t is not None for t in metadata.thresholds]
+    cumulative = costs.cumulative(active)
+    thresholds = [*metadata.thresholds, None]
+    segment_of = {e.exit: e.name for e in entries if e.exit is not None}
+    exits = tuple(
+        ExitEntry(
+            index=k,
+            position=costs.positions[k],
+            segment=segment_of[k],
+            threshold=thresholds[k],
+            backbone_macs=costs.backbone[k],
+            branch_macs=costs.branch[k],
+            macs=float(cumulative[k]),
+        )
+        for k in range(costs.num_exits)
+    )
+    return ExportManifest(
+        export_format=export_format,
+        arch=metadata.arch,
+        space=metadata.space,
+        dataset=metadata.dataset,
+        in_channels=metadata.in_channels,
+        resolution=metadata.resolution,
+        class_names=metadata.class_names,
+        mean=metadata.mean,
+        std=metadata.std,
+        confidence=metadata.confidence,
+        segments=tuple(entries),
+        exits=exits,
+        macs_no_exits=costs.backbone[-1] + costs.branch[-1],
+        input_name=IMAGE_INPUT,
+        verification={
+            **check,
+            "single_images": min(SINGLE_IMAGES, check["images"]),
+            "max_abs_diff": list(diffs),
+        },
+        versions={"aebnas": __version__, **fmt.versions()},
+    )
+
+
+def _move_into_place(partial: Path, out: Path) -> None:
+    """Rename ``partial`` to ``out``, replacing an existing ``out`` only after the rename is set."""
+    if not out.exists():
+        partial.rename(out)
+        return
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    out.rename(old)
+    partial.rename(out)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,52 @@
+"""Registered export formats: how one network segment is written to a file and run again.
+
+A format turns a segment module into a file (:meth:`SegmentFormat.write`) and a file back into a
+callable ``(N, ...) float32 tensor -> (N, ...) tensor`` (:meth:`SegmentFormat.load`), which both
+the export check and the runtime use. Formats are looked up by name in :data:`EXPORT_FORMATS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from aebnas.registry import Registry
+
+SegmentRunner = Callable[[torch.Tensor], torch.Tensor]
+"""Runs one exported segment: ``(N, ...) float32 -> (N, ...) float32`` (CPU tensors)."""
+
+
+class SegmentFormat(Protocol):
+    """One export format (e.g. ONNX)."""
+
+    #: File name suffix of a segment, e.g. ``".onnx"``.
+    suffix: str
+
+    def write(
+        self,
+        module: nn.Module,
+        example: torch.Tensor,
+        path: Path,
+        input_name: str,
+        output_name: str,
+    ) -> None:
+        """Write ``module`` (eval mode) traced on ``example`` ``(B, ...)`` to ``path``; the batch
+        dimension stays dynamic."""
+        ...
+
+    def load(
+        self, path: Path, providers: Sequence[str] | None = None, threads: int | None = None
+    ) -> SegmentRunner:
+        """A runner of the file at ``path`` on the given execution providers and threads."""
+        ...
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the libraries that write and run the format (for the manifest)."""
+        ...
+
+
+EXPORT_FORMATS: Registry[SegmentFormat] = Registry("export format")

@@ -1,0 +1,198 @@
+"""The early-exit runtime: run segments in order, stop each input at its first confident exit.
+
+A model (from an export folder or a checkpoint, see :mod:`aebnas.runtime.backends`) is a list of
+:class:`RuntimeSegment` in the order of :func:`aebnas.models.segments.network_segments`, plus a
+:class:`ModelCard` describing its input, classes, exit policy and per-exit MACs.
+:meth:`EarlyExitRuntime.predict` follows the same rule as :meth:`EarlyExitNetwork.infer`: an input
+leaves at the first active exit whose confidence is ``>= threshold``; exits that are off are not
+computed; rows that have left are dropped before the next segment runs, so at batch 1 nothing
+after the taken exit runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from aebnas.costs import ExitCosts
+from aebnas.models.segments import EXIT, FINAL, TRUNK
+from aebnas.thresholds.confidence import CONFIDENCES
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a deployed model is, independent of the backend running it.
+
+    Args:
+        arch: Canonical architecture string.
+        dataset: Dataset it was trained on.
+        in_channels: Input channels ``C``.
+        resolution: Input side ``R``; inputs are float32 ``(N, C, R, R)``.
+        mean: Per-channel mean (0..1 pixel scale) of the input normalisation.
+        std: Per-channel standard deviation of the input normalisation.
+        class_names: Class names in label order.
+        confidence: Confidence measure name.
+        thresholds: Per intermediate exit, ``None`` = off.
+        costs: Static per-exit MACs (MMACs).
+    """
+
+    arch: str
+    dataset: str
+    in_channels: int
+    resolution: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: tuple[str, ...]
+    confidence: str
+    thresholds: tuple[float | None, ...]
+    costs: ExitCosts
+
+    @property
+    def num_exits(self) -> int:
+        return self.costs.num_exits
+
+    @property
+    def active(self) -> tuple[bool, ...]:
+        """Which intermediate exits are on."""
+        return tuple(is_on(t) for t in self.thresholds)
+
+    def exit_macs(self) -> np.ndarray:
+        """MMACs of leaving at each exit with the current thresholds, ``(K,)``."""
+        return self.costs.cumulative(self.active)
+
+    @property
+    def macs_no_exits(self) -> float:
+        """MMACs of the whole backbone and the final head with every exit off."""
+        return float(self.costs.backbone[-1] + self.costs.branch[-1])
+
+    def average_macs(self, exit_counts: Sequence[int]) -> float:
+        """Average MMACs per input for a histogram of exits taken, ``(K,)`` counts."""
+        counts = np.asarray(exit_counts, dtype=float)
+        return float((counts * self.exit_macs()).sum() / counts.sum())
+
+
+def is_on(threshold: float | None) -> bool:
+    """Whether an exit with this threshold can be taken (``None`` or above 1: off)."""
+    return threshold is not None and threshold <= 1.0
+
+
+@dataclass(frozen=True)
+class RuntimeSegment:
+    """One segment as the runtime calls it.
+
+    Args:
+        name: Segment name (``trunk0``, ``exit0``, ..., ``final``).
+        role: ``trunk``, ``exit`` or ``final``.
+        run: ``(N, ...) float32 -> (N, ...)``: features for a trunk, logits otherwise.
+        exit_index: The exit an exit/final segment computes; ``None`` for trunks.
+    """
+
+    name: str
+    role: str
+    run: Callable[[torch.Tensor], torch.Tensor]
+    exit_index: int | None = None
+
+
+class EarlyExitRuntime:
+    """Early-exit inference over registered segment runners (see the module docstring).
+
+    Args:
+        segments: Segments in execution order.
+        card: The model's description (thresholds and confidence are taken from it).
+        backend: Name of the backend that built the runners (for reports).
+        settings: Backend settings worth reporting (threads, providers).
+    """
+
+    def __init__(
+        self,
+        segments: Sequence[RuntimeSegment],
+        card: ModelCard,
+        backend: str,
+        settings: dict[str, object] | None = None,
+    ) -> None:
+        roles = [s.role for s in segments]
+        if roles != [TRUNK, EXIT] * (card.num_exits - 1) + [FINAL]:
+            raise ValueError(f"segment roles {roles} do not fit {card.num_exits} exits")
+        self.segments = tuple(segments)
+        self.card = card
+        self.backend = backend
+        self.settings = dict(settings or {})
+        self.measure = CONFIDENCES.get(card.confidence)
+
+    def with_thresholds(self, thresholds: Sequence[float | None]) -> EarlyExitRuntime:
+        """The same runners with other thresholds (one per intermediate exit)."""
+        if len(thresholds) != self.card.num_exits - 1:
+            expected = self.card.num_exits - 1
+            raise ValueError(f"expected {expected} thresholds, got {len(thresholds)}")
+        card = replace(self.card, thresholds=tuple(thresholds))
+        return EarlyExitRuntime(self.segments, card, self.backend, self.settings)
+
+    def without_exits(self) -> EarlyExitRuntime:
+        """The same network with every intermediate exit off (backbone + final head only)."""
+        return self.with_thresholds([None] * (self.card.num_exits - 1))
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Classify a batch with early exits.
+
+        Args:
+            x: Normalised inputs, float32 ``(N, C, R, R)`` on the CPU.
+
+        Returns:
+            ``(predictions, exit_index)``, int64 ``(N,)`` each; the final head is exit
+            ``num_exits - 1``.
+        """
+        n = x.shape[0]
+        if n == 1:
+            return self._predict_one(x)
+        predictions = torch.empty(n, dtype=torch.long)
+        exit_index = torch.empty(n, dtype=torch.long)
+        remaining = torch.arange(n)
+        features = x
+        for segment in self.segments:
+            if segment.role == TRUNK:
+                features = segment.run(features)
+                continue
+            k = segment.exit_index
+            assert k is not None
+            if segment.role == FINAL:
+                predictions[remaining] = segment.run(features).argmax(dim=-1)
+                exit_index[remaining] = k
+                break
+            threshold = self.card.thresholds[k]
+            if threshold is None or not is_on(threshold):
+                continue
+            logits = segment.run(features)
+            leave = self.measure(logits) >= threshold
+            predictions[remaining[leave]] = logits[leave].argmax(dim=-1)
+            exit_index[remaining[leave]] = k
+            if bool(leave.all()):
+                break
+            if bool(leave.any()):
+                stay = ~leave
+                remaining, features = remaining[stay], features[stay]
+        return predictions, exit_index
+
+    def _predict_one(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`predict` for one input without the row bookkeeping (measured on the busy
+        2-core machine: 0.22 ms per exit for the batched decision, 0.05 ms for the confidence
+        alone); the same decision rule, so the same answers."""
+        features = x
+        for segment in self.segments:
+            if segment.role == TRUNK:
+                features = segment.run(features)
+                continue
+            k = segment.exit_index
+            assert k is not None
+            if segment.role == FINAL:
+                return segment.run(features).argmax(dim=-1), torch.tensor([k])
+            threshold = self.card.thresholds[k]
+            if threshold is None or not is_on(threshold):
+                continue
+            logits = segment.run(features)
+            if bool(self.measure(logits)[0] >= threshold):
+                return logits.argmax(dim=-1), torch.tensor([k])
+        raise AssertionError("the final segment always answers")

@@ -1,0 +1,31 @@
+"""Segments of an early-exit network: run in order they give exactly the training forward."""
+
+import torch
+
+from aebnas.models import build_network
+from aebnas.models.segments import EXIT, FINAL, TRUNK, network_segments
+from aebnas.space import get_space, sample_architectures
+
+SPACE = get_space("aebnas-plus", (28, 32, 36, 40))
+
+
+def test_segments_in_order_reproduce_every_exit_and_share_weights():
+    for arch in sample_architectures(SPACE, 3, seed=5):
+        net = build_network(arch, SPACE, in_channels=1, num_classes=10).eval()
+        segments = network_segments(net)
+        k = len(arch.exits)
+        assert [s.role for s in segments] == [TRUNK, EXIT] * k + [FINAL]
+        assert [s.exit_index for s in segments if s.role != TRUNK] == list(range(k + 1))
+        x = torch.randn(3, 1, arch.resolution, arch.resolution)
+        logits = []
+        with torch.no_grad():
+            features = x
+            for segment in segments:
+                out = segment.module(features)
+                features = out if segment.role == TRUNK else features
+                if segment.role != TRUNK:
+                    logits.append(out)
+            expected = net(x)
+        assert all(torch.equal(a, b) for a, b in zip(logits, expected, strict=True))
+        params = {id(p) for s in segments for p in s.module.parameters()}
+        assert params == {id(p) for p in net.parameters()}

@@ -1,0 +1,98 @@
+"""The early-exit runtime (ONNX Runtime and PyTorch backends) against EarlyExitNetwork.infer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from aebnas.errors import UserError
+from aebnas.runtime import open_runtime
+from aebnas.runtime.engine import RuntimeSegment
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_predictions_and_exits_equal_infer_batched_and_at_batch_1(deployed, backend):
+    net, metadata, x, folder, checkpoint = deployed
+    runtime = open_runtime(folder if backend == "onnx" else checkpoint, threads=1)
+    assert runtime.backend == backend
+    expected, expected_exit = net.infer(x, metadata.infer_thresholds)
+    counts = torch.bincount(expected_exit, minlength=5)
+    assert counts[1] == 0 and (counts[[0, 2, 3, 4]] > 0).all()  # every active exit is taken
+    predictions, exit_index = runtime.predict(x)
+    assert torch.equal(predictions, expected) and torch.equal(exit_index, expected_exit)
+    for i in range(0, len(x), 9):
+        p, e = runtime.predict(x[i : i + 1])
+        assert (int(p), int(e)) == (int(expected[i]), int(expected_exit[i]))
+
+
+def _counting(runtime):
+    calls: list[tuple[str, int]] = []
+
+    def wrap(segment):
+        def run(t):
+            calls.append((segment.name, t.shape[0]))
+            return segment.run(t)
+
+        return RuntimeSegment(segment.name, segment.role, run, segment.exit_index)
+
+    runtime.segments = tuple(wrap(s) for s in runtime.segments)
+    return calls
+
+
+def test_batch_1_stops_at_the_exit_taken_and_batches_drop_rows(deployed):
+    net, metadata, x, folder, _ = deployed
+    runtime = open_runtime(folder)
+    calls = _counting(runtime)
+    _, exit_index = net.infer(x, metadata.infer_thresholds)
+    first = int((exit_index == 0).nonzero()[0])
+    runtime.predict(x[first : first + 1])
+    assert calls == [("trunk0", 1), ("exit0", 1)]
+
+    calls.clear()
+    runtime.predict(x)
+    left_before = [int((exit_index < k).sum()) for k in range(5)]
+    sizes = dict(calls)
+    assert "exit1" not in sizes  # switched off: not computed
+    assert sizes["trunk1"] == sizes["trunk2"] == len(x) - left_before[1]
+    assert sizes["trunk3"] == len(x) - left_before[3]
+    assert sizes["final"] == len(x) - left_before[4]
+
+
+def test_without_exits_is_the_final_head(deployed):
+    net, _, x, folder, _ = deployed
+    runtime = open_runtime(folder).without_exits()
+    predictions, exit_index = runtime.predict(x[:40])
+    with torch.no_grad():
+        assert torch.equal(predictions, net(x[:40])[-1].argmax(-1))
+    assert set(exit_index.tolist()) == {4}
+    assert runtime.card.average_macs([0, 0, 0, 0, 40]) == pytest.approx(runtime.card.macs_no_exits)
+
+
+def test_bad_backend_provider_and_paths_are_one_line_errors(deployed, tmp_path):
+    _, _, _, folder, checkpoint = deployed
+    cases = [
+        (lambda: open_runtime(folder, backend="tensorrt"), "unknown runtime backend"),
+        (lambda: open_runtime(folder, providers=["NoSuchProvider"]), "is not available here"),
+        (lambda: open_runtime(checkpoint, providers=["CPUExecutionProvider"]), "onnx backend"),
+        (lambda: open_runtime(tmp_path), "has no manifest.json"),
+        (lambda: open_runtime(tmp_path / "x.safetensors"), "does not exist"),
+    ]
+    for call, expected in cases:
+        with pytest.raises(UserError) as err:
+            call()
+        assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bench_cli_refuses_a_foreign_folder_with_one_line(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"format": "keras"}')
+    result = subprocess.run(
+        [sys.executable, "-m", "aebnas.runtime", "bench", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert "not an aebnas export manifest" in result.stderr
