@@ -31,6 +31,7 @@ from aebnas.errors import UserError, run_cli
 from aebnas.predictors.base import PREDICTORS
 from aebnas.search import ACQUISITIONS, STRATEGIES, SearchResult, execute, resume, start
 from aebnas.search.loop import CONFIG_FILE
+from aebnas.supernet.checkpoint import read_info
 from aebnas.train import resolve_device
 
 #: Flags that may change when a run is resumed (everything else comes from its config.yaml).
@@ -54,6 +55,11 @@ def build_parser() -> ArgumentParser:
         "--predictors", help="folder with saved prior predictors accuracy/, avg_macs/"
     )
     parser.add_argument("--archive", help="low-fidelity archive used as prior knowledge")
+    parser.add_argument(
+        "--supernet",
+        help="full fidelity fine-tunes the weights inherited from this supernet file "
+        "(epochs: full_fidelity.epochs) instead of training from scratch",
+    )
     parser.add_argument("--strategy", help="bo, nsga2 or random")
     parser.add_argument("--surrogate", help="surrogate kind of bo: gp or xgb")
     parser.add_argument("--acquisition", help="qlognehvi or qlognparego")
@@ -89,6 +95,7 @@ def _overrides(args: Any) -> dict[str, Any]:
         "search.archive": args.archive,
         "search.benchmark": args.benchmark,
         "search.threads": args.threads,
+        "full_fidelity.supernet": args.supernet,
     }
 
 
@@ -124,6 +131,13 @@ def check_config(config: Config) -> Config:
         value = getattr(config.thresholds, name)
         if value is not None and value <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive (MMACs), got {value:g}")
+    if config.full_fidelity.supernet is not None and not search.benchmark:
+        info = read_info(config.full_fidelity.supernet)
+        if info.dataset != config.data.dataset:
+            raise UserError(
+                f"supernet {config.full_fidelity.supernet} was trained on {info.dataset}, the "
+                f"search runs on {config.data.dataset}; train one on {config.data.dataset}"
+            )
     for name in ("benchmark", "archive", "predictors"):
         path = getattr(search, name)
         if path and not Path(path).exists():
