@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from aebnas.archive import read_archive
 from aebnas.cli import ArgumentParser
 from aebnas.config import Config, apply_overrides, load_config
@@ -31,6 +29,7 @@ from aebnas.errors import UserError, run_cli
 from aebnas.predictors.base import PREDICTORS
 from aebnas.search import ACQUISITIONS, STRATEGIES, SearchResult, execute, resume, start
 from aebnas.search.loop import CONFIG_FILE
+from aebnas.train import configure_threads
 
 #: Flags that may change when a run is resumed (everything else comes from its config.yaml).
 RESUME_FLAGS = ("budget", "json", "resume")
@@ -60,7 +59,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--initial", type=int, help="random initial design size (no prior)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default 1: aebnas/train/threads.py)"
+    )
     parser.add_argument("--out", help="run folder to create")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     parser.add_argument("--benchmark", metavar="ARCHIVE", help="answer from this archive's rows")
@@ -184,13 +185,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.resume:
         config = resumed_config(args)
+        configure_threads(config.search.threads)
         setup, archive = resume(Path(args.resume), config)
     else:
         config = new_config(args)
+        configure_threads(config.search.threads)
         run_dir = Path(args.out) if args.out else default_run_dir(config)
         setup, archive = start(config, run_dir, config.search.benchmark)
-    if config.search.threads:
-        torch.set_num_threads(config.search.threads)
     result = execute(setup, archive)
     if args.json:
         print(json.dumps(result.summary, separators=(",", ":")))

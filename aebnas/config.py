@@ -109,8 +109,8 @@ class SearchConfig:
             reference archive's front minus 0.01; 0 without an archive).
         hv_ref_macs: Hypervolume reference MMACs (``None``: the cap, else the reference
             archive's largest average MACs).
-        threads: Torch CPU threads of the search process (``None``: torch's default; 1 is
-            faster for the surrogate fits on a machine shared with other jobs).
+        threads: Torch CPU threads of the search process, its trainings included (``None``:
+            aebnas's policy, 1 thread; see :mod:`aebnas.train.threads`).
     """
 
     strategy: str = "bo"

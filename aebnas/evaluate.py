@@ -27,7 +27,7 @@ from aebnas.models import EarlyExitNetwork, build_network
 from aebnas.space import Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_architectures
 from aebnas.thresholds.tuners import ExitOutcomes, Objective, OperatingPoint, TuningResult, tune
-from aebnas.train import resolve_device, seed_everything, train_network
+from aebnas.train import configure_threads, resolve_device, seed_everything, train_network
 
 RESULT_FORMAT = "aebnas.evaluation"
 RESULT_VERSION = 1
@@ -350,6 +350,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--confidence", choices=["margin", "max-softmax", "entropy"])
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto, cpu or cuda[:N]")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default 1: aebnas/train/threads.py)"
+    )
     parser.add_argument("--test", action="store_true", help="also report the test split")
     parser.add_argument("--out", help="write the result JSON here")
     return parser
@@ -380,6 +383,7 @@ def config_from_args(args: Any) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_threads(args.threads)
     config = config_from_args(args)
     info = dataset_info(config.data.dataset)
     space = get_space(config.space, info.resolutions)

@@ -23,7 +23,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aebnas.archive import Archive, read_archive, record_key
@@ -35,7 +34,7 @@ from aebnas.errors import UserError, run_cli
 from aebnas.evaluate import evaluate_architecture
 from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_stratified
-from aebnas.train import resolve_device
+from aebnas.train import configure_threads, resolve_device
 
 
 def default_archive_path(dataset: str, space: str, fidelity: str) -> Path:
@@ -58,7 +57,7 @@ class RunSpec:
     config: Config
     fidelity_name: str
     fidelity: FidelityConfig
-    threads: int
+    threads: int | None
 
 
 _WORKER: dict[str, Any] = {}
@@ -76,7 +75,7 @@ def _die_with_parent() -> None:
 def _init_worker(spec: RunSpec) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(spec.threads)
+    configure_threads(spec.threads)
     info = dataset_info(spec.config.data.dataset)
     _WORKER["spec"] = spec
     _WORKER["space"] = get_space(spec.config.space, info.resolutions)
@@ -222,7 +221,9 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument("--limit", type=int, help="only the first N planned candidates")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (1 thread each)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads per worker (default 1: aebnas/train/threads.py)"
+    )
     parser.add_argument(
         "--out", help="archive path (default data/surrogates/<dataset>-<space>-<fidelity>.jsonl)"
     )
@@ -242,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed,
         },
     )
+    configure_threads(args.threads)  # the policy of the workers, checked before any file
     run(args, config)
     return 0
 

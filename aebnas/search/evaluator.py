@@ -31,7 +31,7 @@ from aebnas.train import resolve_device
 
 FULL = "full"
 #: Row fields a benchmark record does not copy (large, or about the machine that trained it).
-BENCHMARK_DROP = ("outcomes", "packages", "finished")
+BENCHMARK_DROP = ("outcomes", "packages", "threads", "finished")
 
 
 class Evaluator(Protocol):
