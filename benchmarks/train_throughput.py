@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import signal
 import statistics
 import time
 from collections.abc import Iterator
@@ -159,13 +160,15 @@ def load_mode(args: argparse.Namespace, arch: str) -> None:
     idle: dict[Setting, list[float]] = {s: [] for s in settings}
     loaded: dict[Setting, list[float]] = {s: [] for s in settings}
     try:
-        for _ in range(args.repeats):
+        for r in range(args.repeats):
             for s in settings:
                 value, threads[s] = measure(pools[s], s, args.steps)
                 idle[s].append(value)
+                print(f"repeat {r} {s.name}: idle {value:.1f} img/s", flush=True)
             with busy_processes(args.load):
                 for s in settings:
                     loaded[s].append(measure(pools[s], s, args.steps)[0])
+                    print(f"repeat {r} {s.name}: loaded {loaded[s][-1]:.1f} img/s", flush=True)
     finally:
         for pool in pools.values():
             pool.terminate()
@@ -213,6 +216,8 @@ def main() -> None:
     else:
         arch = sample_architectures(space, 1, args.arch_seed)[0]
     if args.load > 0:
+        # a SIGTERM (timeout) unwinds like Ctrl-C, so the pools and busy processes are stopped
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         load_mode(args, arch.canonical)
         return
     if args.threads is not None:
