@@ -62,6 +62,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument(
         "--threads", type=int, help="torch CPU threads (default 1: aebnas/train/threads.py)"
     )
+    parser.add_argument("--workers", type=int, help="processes training a round side by side")
     parser.add_argument("--out", help="run folder to create")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     parser.add_argument("--benchmark", metavar="ARCHIVE", help="answer from this archive's rows")
@@ -89,6 +90,7 @@ def _overrides(args: Any) -> dict[str, Any]:
         "search.archive": args.archive,
         "search.benchmark": args.benchmark,
         "search.threads": args.threads,
+        "search.workers": args.workers,
     }
 
 
@@ -109,7 +111,7 @@ def _benchmark_defaults(config: Config, args: Any) -> Config:
 def check_config(config: Config) -> Config:
     """One-line errors for values the search cannot use."""
     search = config.search
-    for name in ("budget", "batch_size", "pool_size"):
+    for name in ("budget", "batch_size", "pool_size", "workers"):
         if getattr(search, name) < 1:
             raise UserError(f"search.{name} must be at least 1, got {getattr(search, name)}")
     if search.threads is not None and search.threads < 1:

@@ -109,8 +109,10 @@ class SearchConfig:
             reference archive's front minus 0.01; 0 without an archive).
         hv_ref_macs: Hypervolume reference MMACs (``None``: the cap, else the reference
             archive's largest average MACs).
-        threads: Torch CPU threads of the search process, its trainings included (``None``:
-            aebnas's policy, 1 thread; see :mod:`aebnas.train.threads`).
+        threads: Torch CPU threads of the search process and of each training worker
+            (``None``: aebnas's policy, 1 thread; see :mod:`aebnas.train.threads`).
+        workers: Processes that train a round's candidates side by side (real runs); the
+            records are those of one worker, in proposal order.
     """
 
     strategy: str = "bo"
@@ -126,6 +128,7 @@ class SearchConfig:
     hv_ref_accuracy: float | None = None
     hv_ref_macs: float | None = None
     threads: int | None = None
+    workers: int = 1
 
 
 @dataclass

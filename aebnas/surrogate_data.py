@@ -13,10 +13,8 @@ Other uses of the same loop:
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import multiprocessing as mp
-import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +33,7 @@ from aebnas.evaluate import evaluate_architecture
 from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_stratified
 from aebnas.train import configure_threads, resolve_device
+from aebnas.train.workers import init_training_worker
 
 
 def default_archive_path(dataset: str, space: str, fidelity: str) -> Path:
@@ -63,19 +62,8 @@ class RunSpec:
 _WORKER: dict[str, Any] = {}
 
 
-def _die_with_parent() -> None:
-    # A SIGKILLed parent must not leave workers training orphans (Linux only; best effort).
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def _init_worker(spec: RunSpec) -> None:
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    configure_threads(spec.threads)
+    init_training_worker(spec.threads)
     info = dataset_info(spec.config.data.dataset)
     _WORKER["spec"] = spec
     _WORKER["space"] = get_space(spec.config.space, info.resolutions)
