@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from aebnas.archive import read_archive
 from aebnas.cli import ArgumentParser
 from aebnas.config import Config, apply_overrides, load_config
@@ -32,7 +30,7 @@ from aebnas.predictors.base import PREDICTORS
 from aebnas.search import ACQUISITIONS, STRATEGIES, SearchResult, execute, resume, start
 from aebnas.search.loop import CONFIG_FILE
 from aebnas.supernet.checkpoint import read_info
-from aebnas.train import resolve_device
+from aebnas.train import configure_threads, resolve_device
 
 #: Flags that may change when a run is resumed (everything else comes from its config.yaml).
 RESUME_FLAGS = ("budget", "json", "resume", "debug")
@@ -67,7 +65,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--initial", type=int, help="random initial design size (no prior)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default 1: aebnas/train/threads.py)"
+    )
+    parser.add_argument("--workers", type=int, help="processes training a round side by side")
     parser.add_argument("--out", help="run folder to create")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     parser.add_argument("--benchmark", metavar="ARCHIVE", help="answer from this archive's rows")
@@ -96,6 +97,7 @@ def _overrides(args: Any) -> dict[str, Any]:
         "search.benchmark": args.benchmark,
         "search.threads": args.threads,
         "full_fidelity.supernet": args.supernet,
+        "search.workers": args.workers,
     }
 
 
@@ -116,7 +118,7 @@ def _benchmark_defaults(config: Config, args: Any) -> Config:
 def check_config(config: Config) -> Config:
     """One-line errors for values the search cannot use."""
     search = config.search
-    for name in ("budget", "batch_size", "pool_size"):
+    for name in ("budget", "batch_size", "pool_size", "workers"):
         if getattr(search, name) < 1:
             raise UserError(f"search.{name} must be at least 1, got {getattr(search, name)}")
     if search.threads is not None and search.threads < 1:
@@ -200,13 +202,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.resume:
         config = resumed_config(args)
+        configure_threads(config.search.threads)
         setup, archive = resume(Path(args.resume), config)
     else:
         config = new_config(args)
+        configure_threads(config.search.threads)
         run_dir = Path(args.out) if args.out else default_run_dir(config)
         setup, archive = start(config, run_dir, config.search.benchmark)
-    if config.search.threads:
-        torch.set_num_threads(config.search.threads)
     result = execute(setup, archive)
     if args.json:
         print(json.dumps(result.summary, separators=(",", ":")))
