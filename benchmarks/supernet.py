@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--finetune-size", type=int, default=5000)
     parser.add_argument("--finetune-lr", type=float, default=0.01)
     parser.add_argument("--train-seconds", type=float, help="the supernet's training wall time")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the policy: 1)")
     parser.add_argument("--out", help="also write the markdown here")
     parser.add_argument("--json", action="store_true", help="print the results as JSON last")
     args = parser.parse_args(argv)
