@@ -7,15 +7,18 @@ same call path as the early-exit runtime (:class:`aebnas.export.onnx.OnnxSegment
 Pieces are memoised by their genes and input size, like the MAC table of
 :mod:`aebnas.costs.macs`; a profile only measures what it has not seen.
 
-Two fixed costs of the runtime are measured too: one session call of a trivial graph (``call``,
-paid once per segment) and one exit decision on the logits (``decision``: margin confidence and
-the threshold test, paid at every active intermediate exit). A piece's own latency is its
-measured time minus one call. Per-exit latency (:func:`latency_costs`, an
-:class:`~aebnas.costs.macs.ExitCosts` in milliseconds) then follows the runtime's segment order:
+Fixed costs of the runtime are measured too: one session call of a trivial graph alone
+(``call``: a piece's own latency is its measured time minus it), and, from a chain of
+:data:`CHAIN` distinct tiny sessions run one after another as the runtime runs segments, the
+cost of one segment call (``segment|n<classes>``) and of one exit decision on its logits
+(``decision|n<classes>``: margin confidence and the threshold test); in a chain both cost more
+than alone (caches and the torch code of the decision are cold). Per-exit latency
+(:func:`latency_costs`, an :class:`~aebnas.costs.macs.ExitCosts` in milliseconds) then follows
+the runtime's segment order:
 
-- backbone up to exit ``i`` = its pieces + one call per trunk segment run so far;
-- branch ``i`` = its pieces + one call + one decision; the final head = its pieces + one call
-  (it shares the final segment's call with the last stages).
+- backbone up to exit ``i`` = its pieces + one segment call per trunk run so far;
+- branch ``i`` = its pieces + one segment call + one decision; the final head = its pieces +
+  one segment call (the final segment holds the last stages and the head).
 
 On disk (JSON, :data:`PROFILE_FORMAT` v :data:`PROFILE_VERSION`)::
 
@@ -59,7 +62,7 @@ from aebnas.space.spaces import BackboneSpec, SearchSpace
 
 PROFILE_FORMAT = "aebnas.latency-profile"
 PROFILE_VERSION = 1
-CALL, DECISION = "call", "decision"
+CALL, SEGMENT, DECISION = "call", "segment", "decision"
 DEFAULT_WARMUP, DEFAULT_REPEATS = 20, 100
 DEFAULT_THREADS = 1
 PROVIDER = "CPUExecutionProvider"
@@ -164,19 +167,41 @@ def measure_module(
         return time_calls(lambda: runner(x), warmup, repeats, CacheSweep())
 
 
-def measure_decision(num_classes: int, threads: int, warmup: int, repeats: int) -> float:
-    """Median ms of one exit decision (margin confidence >= threshold) on the ``(1, classes)``
-    logits of a session call, as the runtime takes it: (call + decision) - call."""
+#: Distinct sessions of the calibration chain of :func:`measure_chain`.
+CHAIN = 6
+
+
+def measure_chain(num_classes: int, threads: int, warmup: int, repeats: int) -> tuple[float, float]:
+    """Per-segment call and per-exit decision cost as the runtime pays them, in ms.
+
+    A chain of :data:`CHAIN` distinct tiny sessions (``(1, classes)`` -> ``(1, classes)``) is
+    timed as it is, and with an exit decision (margin confidence >= threshold) on each output;
+    between chains the caches are swept. Returns ``(chain / CHAIN, (with - without) / CHAIN)``:
+    run one after another, calls and the torch code of the decisions cost more than alone.
+    """
     from aebnas.thresholds.confidence import CONFIDENCES
 
     measure = CONFIDENCES.get("margin")
     x = torch.zeros(1, num_classes)
     with tempfile.TemporaryDirectory(prefix="aebnas-latency-") as tmp:
-        runner = onnx_runner(nn.Linear(num_classes, num_classes), x, Path(tmp), threads)
+        runners = []
+        for k in range(CHAIN):
+            folder = Path(tmp) / str(k)
+            folder.mkdir()
+            runners.append(onnx_runner(nn.Linear(num_classes, num_classes), x, folder, threads))
+
+        def plain() -> None:
+            for run in runners:
+                run(x)
+
+        def deciding() -> None:
+            for run in runners:
+                bool(measure(run(x))[0] >= 0.5)
+
         sweep = CacheSweep()
-        both = time_calls(lambda: bool(measure(runner(x))[0] >= 0.5), warmup, repeats, sweep)
-        call = time_calls(lambda: runner(x), warmup, repeats, sweep)
-    return max(both - call, 0.0)
+        without = time_calls(plain, warmup, repeats, sweep)
+        with_decisions = time_calls(deciding, warmup, repeats, sweep)
+    return without / CHAIN, max(with_decisions - without, 0.0) / CHAIN
 
 
 # ------------------------------------------------------------------------------ piece keys
@@ -308,7 +333,8 @@ class LatencyProfile:
         device: :func:`device_fingerprint` of the host that measured it.
         warmup: Untimed calls before each measurement.
         repeats: Timed calls per measurement (the median is kept).
-        entries: Piece key -> median ms of one call (``call`` and ``decision|n<classes>`` too).
+        entries: Piece key -> median ms of one call (and ``call``, ``segment|n<classes>``,
+            ``decision|n<classes>``).
     """
 
     device: dict[str, Any]
@@ -349,14 +375,20 @@ class LatencyProfile:
             )
         return self.entries[CALL]
 
+    def _chain(self, num_classes: int) -> tuple[float, float]:
+        keys = (f"{SEGMENT}|n{num_classes}", f"{DECISION}|n{num_classes}")
+        if not all(k in self.entries for k in keys):
+            values = measure_chain(num_classes, self.threads, self.warmup, self.repeats)
+            self.entries.update(zip(keys, values, strict=True))
+        return self.entries[keys[0]], self.entries[keys[1]]
+
+    def segment(self, num_classes: int) -> float:
+        """ms the runtime pays per segment it calls (session call, in a chain of them)."""
+        return self._chain(num_classes)[0]
+
     def decision(self, num_classes: int) -> float:
-        """ms of one exit decision on ``(1, num_classes)`` logits."""
-        key = f"{DECISION}|n{num_classes}"
-        if key not in self.entries:
-            self.entries[key] = measure_decision(
-                num_classes, self.threads, self.warmup, self.repeats
-            )
-        return self.entries[key]
+        """ms of one exit decision on ``(1, num_classes)`` logits, in a chain of calls."""
+        return self._chain(num_classes)[1]
 
     def own(self, pieces: Sequence[Piece]) -> float:
         """ms of ``pieces`` run inside one segment: their times minus their call overheads."""
@@ -440,7 +472,7 @@ def latency_costs(
     :class:`ExitCosts`; see the module docstring). Pieces missing from ``profile`` are
     measured and added to it."""
     pieces = arch_pieces(arch, space, in_channels, num_classes)
-    call = profile.call
+    call = profile.segment(num_classes)
     so_far = [profile.own([pieces.stem])]
     for stage in pieces.stages:
         so_far.append(so_far[-1] + profile.own(stage))

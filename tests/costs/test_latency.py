@@ -61,10 +61,14 @@ def test_per_exit_latency_is_cumulative_like_exit_costs(
     bumped = latency_costs(ARCH, SPACE, 1, 10, profile).cumulative()
     assert bumped[:-1] == pytest.approx(cumulative[:-1])
     assert bumped[-1] == pytest.approx(cumulative[-1] + 1.0)
-    # A slower first-stage block is paid by every exit; the call overhead once per segment.
-    profile.entries[CALL] += 0.5
-    called = latency_costs(ARCH, SPACE, 1, 10, profile)
-    assert called.backbone[0] > costs.backbone[0]
+    # The per-segment cost is paid once per segment on the path: exit 1 runs trunk0 and
+    # exit0 (2 segments), exit 2 four, the final exit all five.
+    profile.entries["segment|n10"] += 0.5
+    called = latency_costs(ARCH, SPACE, 1, 10, profile).cumulative()
+    assert called - bumped == pytest.approx([1.0, 2.0, 2.5])
+    # A piece's own time is its call minus one call alone.
+    profile.entries[CALL] += 0.01
+    assert latency_costs(ARCH, SPACE, 1, 10, profile).backbone[0] < costs.backbone[0]
 
 
 def _rewrite(path: Path, tmp: Path, change: dict) -> Path:
