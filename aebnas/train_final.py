@@ -9,9 +9,11 @@ progress bar, and after every epoch a training state ``DIR/state.pt`` (weights, 
 schedule, epoch; written atomically) from which ``--resume`` continues after any interruption,
 kill -9 included, to the same weights as an uninterrupted run (CPU; every epoch's order is
 seeded by the epoch). Then thresholds are re-tuned on the validation split at the run's
-objective and ``DIR/final.safetensors`` (a self-describing checkpoint) and ``DIR/report.json``
-(validation and test accuracy as fractions, average MMACs and the per-exit table) are written.
-An existing ``DIR`` is only replaced with ``--force``.
+MAC objective (``thresholds.max_macs`` / ``target_macs``; a run searched at ``--objective
+latency`` is re-tuned at MACs too, for now) and ``DIR/final.safetensors`` (a
+self-describing checkpoint) and ``DIR/report.json`` (validation and test accuracy as
+fractions, average MMACs and the per-exit table) are written. An existing ``DIR`` is only
+replaced with ``--force``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ from aebnas.train.trainer import joint_loss, make_optimizer
 
 STATE_FORMAT, STATE_VERSION = "aebnas.train-final-state", 1
 STATE_FILE, FINAL_FILE, REPORT_FILE = "state.pt", "final.safetensors", "report.json"
-#: Default epochs of the final training (see the README's measurement on Fashion-MNIST).
+#: Default epochs of the final training. Not yet measured on Fashion-MNIST (issue 13 asks for
+#: the measurement that should set it); 10 is a placeholder choice, not a finding.
 DEFAULT_EPOCHS = 10
 
 
