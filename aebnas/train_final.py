@@ -9,11 +9,12 @@ progress bar, and after every epoch a training state ``DIR/state.pt`` (weights, 
 schedule, epoch; written atomically) from which ``--resume`` continues after any interruption,
 kill -9 included, to the same weights as an uninterrupted run (CPU; every epoch's order is
 seeded by the epoch). Then thresholds are re-tuned on the validation split at the run's
-MAC objective (``thresholds.max_macs`` / ``target_macs``; a run searched at ``--objective
-latency`` is re-tuned at MACs too, for now) and ``DIR/final.safetensors`` (a
-self-describing checkpoint) and ``DIR/report.json`` (validation and test accuracy as
-fractions, average MMACs and the per-exit table) are written. An existing ``DIR`` is only
-replaced with ``--force``.
+objective (MACs: ``thresholds.max_macs`` / ``target_macs``; a run searched with
+``--objective latency``: its latency profile and ``search.max_latency`` /
+``target_latency``), and ``DIR/final.safetensors`` (a self-describing checkpoint) and
+``DIR/report.json`` (validation and test accuracy as fractions, average MMACs, average ms for
+a latency run, and the per-exit table) are written. An existing ``DIR`` is only replaced with
+``--force``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from torch import nn
 
 from aebnas.cli import ArgumentParser
 from aebnas.config import Config, load_config
-from aebnas.costs import exit_costs
+from aebnas.costs import ExitCosts, exit_costs
+from aebnas.costs.latency import latency_costs, load_profile
 from aebnas.data import Dataset, load_dataset
 from aebnas.errors import UserError, run_cli
 from aebnas.evaluate import (
@@ -46,7 +48,8 @@ from aebnas.evaluate import (
 from aebnas.models import EarlyExitNetwork, checkpoint_metadata, load_checkpoint, save_checkpoint
 from aebnas.search.loop import CONFIG_FILE
 from aebnas.thresholds import tune
-from aebnas.thresholds.outcomes import ExitOutcomes
+from aebnas.thresholds.evaluation import evaluate_thresholds
+from aebnas.thresholds.outcomes import ExitOutcomes, Objective
 from aebnas.train import resolve_device, seed_everything
 from aebnas.train.trainer import joint_loss, make_optimizer
 
@@ -219,32 +222,64 @@ def train_member(
     return net
 
 
+def objective_costs(
+    member: Member, space: Any, mac_costs: ExitCosts
+) -> tuple[ExitCosts, Objective]:
+    """The per-exit costs and the tuner objective of the run: MACs, or with
+    ``search.objective: latency`` the host profile's per-exit latency (ms) and its cap/target."""
+    config, net, dataset = member.config, member.net, member.dataset
+    search = config.search
+    if search.objective != "latency":
+        return mac_costs, objective_for(config.thresholds, mac_costs)
+    if not search.latency_profile:
+        raise UserError("the run's objective is latency but its config names no latency profile")
+    profile = load_profile(search.latency_profile)
+    costs = latency_costs(net.arch, space, dataset.channels, dataset.num_classes, profile)
+    if search.max_latency is not None:
+        return costs, Objective("budget", search.max_latency)
+    if search.target_latency is not None:
+        return costs, Objective("target", search.target_latency)
+    return costs, Objective("budget", costs.final)
+
+
 def retune_and_report(member: Member, out: Path, device: torch.device) -> dict[str, Any]:
-    """Re-tune thresholds on validation at the run's MAC objective; test; write the files."""
+    """Re-tune thresholds on validation at the run's objective; test; write the files."""
     net, config, dataset = member.net, member.config, member.dataset
     space = get_run_space(member)
-    costs = exit_costs(net.arch, space, dataset.channels, dataset.num_classes)
+    macs = exit_costs(net.arch, space, dataset.channels, dataset.num_classes)
+    costs, objective = objective_costs(member, space, macs)
     th = config.thresholds
-    objective = objective_for(th, costs)
     logits, labels = collect_logits(net, dataset, "val", net.arch.resolution, device)
     outcomes = ExitOutcomes.from_logits(logits, labels, th.confidence)
     point = within_tolerance(
         tune(outcomes, costs, objective, th.tuner), objective, th.accuracy_tolerance
     )
-    test = test_report(net, dataset, point, costs, th.confidence, device)
+    thresholds = point.to_json()["thresholds"]
+    at_macs = evaluate_thresholds(outcomes, macs, thresholds)
+    test = test_report(net, dataset, at_macs, macs, th.confidence, device)
     metadata = checkpoint_metadata(net.arch, space, dataset, th.confidence, point.thresholds)
     save_checkpoint(net, out / FINAL_FILE, metadata, force=True)
-    report = {
+    report: dict[str, Any] = {
         "arch": net.arch.canonical,
-        "objective": {"mode": objective.mode, "macs": objective.macs},
-        "val_accuracy": point.accuracy,
-        "val_avg_macs": point.avg_macs,
+        "objective": {
+            "cost": config.search.objective,
+            "mode": objective.mode,
+            "value": objective.macs,
+            "unit": "ms" if costs is not macs else "MMACs",
+        },
+        "val_accuracy": at_macs.accuracy,
+        "val_avg_macs": at_macs.avg_macs,
         "test_accuracy": test["accuracy"],
         "test_avg_macs": test["avg_macs"],
-        "thresholds": point.to_json()["thresholds"],
-        "exits": exit_table(costs, outcomes, point),
+        "thresholds": thresholds,
+        "exits": exit_table(macs, outcomes, at_macs),
         "checkpoint": FINAL_FILE,
     }
+    if costs is not macs:
+        cumulative = costs.cumulative(point.active)
+        report["val_avg_latency_ms"] = point.avg_macs
+        paid = [u * c for u, c in zip(test["util"], cumulative, strict=True)]
+        report["test_avg_latency_ms"] = float(sum(paid))
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
-from aebnas.config import Config, apply_overrides, dump_config
+from aebnas.config import Config, apply_overrides, dump_config, load_config
+from aebnas.costs.latency import LatencyProfile
 from aebnas.data import load_dataset
 from aebnas.errors import run_cli
 from aebnas.models import build_network, checkpoint_metadata, load_checkpoint, save_checkpoint
@@ -84,3 +86,25 @@ def test_cli_trains_retunes_and_writes_a_checkpoint(
     assert len(err) == 4 and all(line.startswith("error: ") for line in err)
     assert (torn / STATE_FILE).read_bytes() == b"not a state"
     assert (out / STATE_FILE).is_file()
+
+
+def test_latency_run_is_retuned_at_latency(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile = tmp_path / "host.json"
+    LatencyProfile.for_host(threads=1, warmup=1, repeats=3).save(profile)
+    latency_run = tmp_path / "latency-run"
+    shutil.copytree(run_dir, latency_run)
+    config = load_config(latency_run / "config.yaml")
+    overrides = {"search.objective": "latency", "search.latency_profile": str(profile)}
+    dump_config(apply_overrides(config, overrides), latency_run / "config.yaml")
+    out = tmp_path / "final"
+    argv = [str(latency_run), "--member", "0", "--epochs", "1", "--out", str(out)]
+    assert run_cli(main, [*argv, "--train-size", str(TRAIN), "--threads", "1"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["objective"]["unit"] == "ms" and report["objective"]["cost"] == "latency"
+    first, final = report["exits"][0], report["exits"][-1]
+    assert report["val_avg_macs"] == pytest.approx(
+        first["util"] * first["macs"] + final["util"] * final["macs"]
+    )
+    assert report["val_avg_latency_ms"] > 0 and report["test_avg_latency_ms"] > 0
