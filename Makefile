@@ -59,7 +59,8 @@ search: setup
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-# The early-exit supernet of CONFIG (its supernet: section) -> supernets/<dataset>-<space>/;
-# killed, `make supernet RESUME=1` continues from the last checkpoint.
+# The early-exit supernet of SUPERNET_CONFIG (its supernet: section) ->
+# supernets/<dataset>-<space>/; killed, `make supernet RESUME=1` continues from its last checkpoint.
+SUPERNET_CONFIG ?= configs/fashion-mnist-supernet.yaml
 supernet: setup
-	$(BIN)/python -m aebnas.supernet train --config $(CONFIG) $(if $(RESUME),--resume,)
+	$(BIN)/python -m aebnas.supernet train --config $(SUPERNET_CONFIG) $(if $(RESUME),--resume,)

@@ -24,8 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from aebnas.archive import read_archive
 from aebnas.cli import ArgumentParser
 from aebnas.config import Config, apply_overrides, load_config
@@ -33,7 +31,8 @@ from aebnas.errors import UserError, run_cli
 from aebnas.predictors.base import PREDICTORS
 from aebnas.search import ACQUISITIONS, STRATEGIES, SearchResult, execute, resume, start
 from aebnas.search.loop import CONFIG_FILE
-from aebnas.train import resolve_device
+from aebnas.supernet.checkpoint import read_info
+from aebnas.train import configure_threads, resolve_device
 
 #: Flags that may change when a run is resumed (everything else comes from its config.yaml).
 RESUME_FLAGS = ("budget", "json", "resume", "debug")
@@ -65,6 +64,11 @@ def build_parser() -> ArgumentParser:
         "--predictors", help="folder with saved prior predictors accuracy/, avg_macs/"
     )
     parser.add_argument("--archive", help="low-fidelity archive used as prior knowledge")
+    parser.add_argument(
+        "--supernet",
+        help="full fidelity fine-tunes the weights inherited from this supernet file "
+        "(epochs: full_fidelity.epochs) instead of training from scratch",
+    )
     parser.add_argument("--strategy", help="bo, nsga2 or random")
     parser.add_argument("--surrogate", help="surrogate kind of bo: gp or xgb")
     parser.add_argument("--acquisition", help="qlognehvi or qlognparego")
@@ -72,7 +76,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--initial", type=int, help="random initial design size (no prior)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default 1: aebnas/train/threads.py)"
+    )
+    parser.add_argument("--workers", type=int, help="processes training a round side by side")
     parser.add_argument("--out", help="run folder to create")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     parser.add_argument("--benchmark", metavar="ARCHIVE", help="answer from this archive's rows")
@@ -104,6 +111,8 @@ def _overrides(args: Any) -> dict[str, Any]:
         "search.latency_profile": args.latency_profile,
         "search.max_latency": args.max_latency,
         "search.target_latency": args.target_latency,
+        "full_fidelity.supernet": args.supernet,
+        "search.workers": args.workers,
     }
 
 
@@ -124,7 +133,7 @@ def _benchmark_defaults(config: Config, args: Any) -> Config:
 def check_config(config: Config) -> Config:
     """One-line errors for values the search cannot use."""
     search = config.search
-    for name in ("budget", "batch_size", "pool_size"):
+    for name in ("budget", "batch_size", "pool_size", "workers"):
         if getattr(search, name) < 1:
             raise UserError(f"search.{name} must be at least 1, got {getattr(search, name)}")
     if search.threads is not None and search.threads < 1:
@@ -141,6 +150,13 @@ def check_config(config: Config) -> Config:
             raise UserError(f"--{name.replace('_', '-')} must be positive (MMACs), got {value:g}")
     if search.objective == "latency":
         check_latency_objective(config)
+    if config.full_fidelity.supernet is not None and not search.benchmark:
+        info = read_info(config.full_fidelity.supernet)
+        if info.dataset != config.data.dataset:
+            raise UserError(
+                f"supernet {config.full_fidelity.supernet} was trained on {info.dataset}, the "
+                f"search runs on {config.data.dataset}; train one on {config.data.dataset}"
+            )
     for name in ("benchmark", "archive", "predictors"):
         path = getattr(search, name)
         if path and not Path(path).exists():
@@ -227,13 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.resume:
         config = resumed_config(args)
+        configure_threads(config.search.threads)
         setup, archive = resume(Path(args.resume), config)
     else:
         config = new_config(args)
+        configure_threads(config.search.threads)
         run_dir = Path(args.out) if args.out else default_run_dir(config)
         setup, archive = start(config, run_dir, config.search.benchmark)
-    if config.search.threads:
-        torch.set_num_threads(config.search.threads)
     result = execute(setup, archive)
     if args.json:
         print(json.dumps(result.summary, separators=(",", ":")))

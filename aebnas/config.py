@@ -193,8 +193,10 @@ class SearchConfig:
             reference archive's front minus 0.01; 0 without an archive).
         hv_ref_macs: Hypervolume reference MMACs (``None``: the cap, else the reference
             archive's largest average MACs).
-        threads: Torch CPU threads of the search process (``None``: torch's default; 1 is
-            faster for the surrogate fits on a machine shared with other jobs).
+        threads: Torch CPU threads of the search process and of each training worker
+            (``None``: aebnas's policy, 1 thread; see :mod:`aebnas.train.threads`).
+        workers: Processes that train a round's candidates side by side (real runs); the
+            records are those of one worker, in proposal order.
         objective: The cost the search minimises: ``macs`` (average MMACs, default) or
             ``latency`` (average batch-1 latency in ms from ``latency_profile``: thresholds are
             re-tuned from each record's validation outcomes at the latency objective).
@@ -218,6 +220,7 @@ class SearchConfig:
     hv_ref_accuracy: float | None = field(default=None, metadata=constrained(low=0, high=1))
     hv_ref_macs: float | None = field(default=None, metadata=positive())
     threads: int | None = field(default=None, metadata=at_least(1))
+    workers: int = field(default=1, metadata=at_least(1))
     objective: str = field(default="macs", metadata=one_of("macs", "latency"))
     latency_profile: str | None = None
     max_latency: float | None = field(default=None, metadata=positive())
@@ -254,7 +257,7 @@ class SupernetConfig:
             exit) against the cross-entropy, for every exit except the teacher's own.
         flip: Random horizontal flips.
         checkpoint_every: Steps between training-state checkpoints.
-        threads: Torch CPU threads (``None``: torch's default).
+        threads: Torch CPU threads (``None``: the policy of :mod:`aebnas.train.threads`).
     """
 
     epochs: int = field(default=2, metadata=at_least(1))

@@ -44,7 +44,13 @@ from aebnas.supernet.inheritance import (
     inherit,
 )
 from aebnas.thresholds.tuners import ExitOutcomes, Objective, OperatingPoint, TuningResult, tune
-from aebnas.train import TrainResult, resolve_device, seed_everything, train_network
+from aebnas.train import (
+    TrainResult,
+    configure_threads,
+    resolve_device,
+    seed_everything,
+    train_network,
+)
 from aebnas.train.trainer import out_of_memory_reason
 
 RESULT_FORMAT = "aebnas.evaluation"
@@ -429,6 +435,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--confidence", choices=["margin", "max-softmax", "entropy"])
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="auto, cpu or cuda[:N]")
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (default 1: aebnas/train/threads.py)"
+    )
     parser.add_argument("--test", action="store_true", help="also report the test split")
     parser.add_argument("--out", help="write the result JSON here")
     parser.add_argument(
@@ -491,6 +500,7 @@ def check_result_path(path: str) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_threads(args.threads)
     config = config_from_args(args)
     if args.out:
         check_result_path(args.out)

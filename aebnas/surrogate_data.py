@@ -13,17 +13,14 @@ Other uses of the same loop:
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import multiprocessing as mp
-import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aebnas.archive import Archive, read_archive, record_key
@@ -44,7 +41,8 @@ from aebnas.outputs import check_output_file
 from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_stratified
 from aebnas.supernet.checkpoint import read_info
-from aebnas.train import resolve_device
+from aebnas.train import configure_threads, resolve_device
+from aebnas.train.workers import init_training_worker
 
 
 def default_archive_path(dataset: str, space: str, fidelity: str) -> Path:
@@ -67,19 +65,10 @@ class RunSpec:
     config: Config
     fidelity_name: str
     fidelity: FidelityConfig
-    threads: int
+    threads: int | None
 
 
 _WORKER: dict[str, Any] = {}
-
-
-def _die_with_parent() -> None:
-    # A SIGKILLed parent must not leave workers training orphans (Linux only; best effort).
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def load_run_dataset(spec: RunSpec) -> Dataset:
@@ -89,9 +78,7 @@ def load_run_dataset(spec: RunSpec) -> Dataset:
 
 
 def _init_worker(spec: RunSpec, dataset: Dataset | None = None) -> None:
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(spec.threads)
+    init_training_worker(spec.threads)
     info = dataset_info(spec.config.data.dataset)
     _WORKER["spec"] = spec
     _WORKER["space"] = get_space(spec.config.space, info.resolutions)
@@ -283,7 +270,9 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument("--limit", type=int, help="only the first N planned candidates")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (1 thread each)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads per worker (default 1: aebnas/train/threads.py)"
+    )
     parser.add_argument(
         "--out", help="archive path (default data/surrogates/<dataset>-<space>-<fidelity>.jsonl)"
     )
@@ -312,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(
             f"the seed plus --seed-offset is {seed}, outside 0..{MAX_SEED}; pass another offset"
         )
+    configure_threads(args.threads)  # the policy of the workers, checked before any file
     run(args, config)
     return 0
 

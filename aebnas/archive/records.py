@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from aebnas.archive.outcomes import pack_outcomes
 from aebnas.space import ENCODING_VERSION, Architecture
 from aebnas.train.trainer import out_of_memory_reason
@@ -25,7 +27,8 @@ def candidate_record(
     error or running out of memory on the CPU or GPU) becomes a record with ``status: failed``
     and its reason instead of an exception, so a run goes on.
     Validation outcomes are packed (:func:`aebnas.archive.outcomes.pack_outcomes`); the fidelity
-    name, encoding version, package versions and finishing time are added.
+    name, encoding version, package versions, torch's intra-op thread count (it decides the
+    numbers too: reductions split differently) and finishing time are added.
 
     Args:
         evaluate: Evaluates the candidate; called once.
@@ -50,6 +53,7 @@ def candidate_record(
         fidelity_name=fidelity_name,
         encoding_version=ENCODING_VERSION,
         packages=package_versions(RECORD_PACKAGES),
+        threads=torch.get_num_threads(),
         finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
     )
     return record

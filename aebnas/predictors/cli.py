@@ -24,8 +24,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from aebnas.archive import read_archive
 from aebnas.cli import ArgumentParser
 from aebnas.config import MAX_SEED
@@ -38,6 +36,7 @@ from aebnas.predictors.features import TARGETS, check_target, feature_names, loa
 from aebnas.predictors.metrics import cross_validate, noise_ceiling
 from aebnas.predictors.store import build_metadata, load_predictor, save_predictor
 from aebnas.space import get_space
+from aebnas.train import configure_threads
 
 
 def parse_list(text: str, what: str, allowed: Sequence[str] | None = None) -> list[str]:
@@ -191,7 +190,9 @@ def build_parser() -> ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1: aebnas/train/threads.py)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     fit = sub.add_parser("fit", help="fit and save one predictor")
@@ -231,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = getattr(args, "seed", None)
     if seed is not None and not 0 <= seed <= MAX_SEED:
         raise UserError(f"--seed must be in 0..{MAX_SEED}, got {seed}; pass e.g. 0")
-    torch.set_num_threads(args.threads)
+    configure_threads(args.threads)
     return int(args.run(args))
 
 

@@ -4,7 +4,9 @@
   validation split, a final test-split evaluation at the tuned thresholds and a checkpoint of
   the network (``checkpoints/<hash>.safetensors``, its name first appended to
   ``checkpoints/written.txt``: pruning deletes only files listed there); records are labelled
-  ``fidelity_name="full"``.
+  ``fidelity_name="full"``. With ``search.workers`` > 1 a round's candidates are trained side by
+  side in worker processes (each with the thread policy of :mod:`aebnas.train.threads`, so the
+  records equal those of one worker); they are returned in proposal order.
 - :class:`BenchmarkEvaluator` (``--benchmark ARCHIVE``): the answer is the archive's row for the
   architecture (no training); the domain is the archive's rows. Records keep the row's
   fidelity label and are marked ``source="benchmark"``; the bulky saved outcomes and package
@@ -17,23 +19,25 @@ Both return JSON-ready result records (see :mod:`aebnas.evaluate`); a candidate-
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from aebnas.archive import read_archive
 from aebnas.archive.records import candidate_record
 from aebnas.config import Config
-from aebnas.data import Dataset, load_dataset
+from aebnas.data import Dataset, dataset_info, load_dataset
 from aebnas.errors import UserError
 from aebnas.evaluate import evaluate_architecture
-from aebnas.space import Architecture, SearchSpace, parse_architecture
+from aebnas.space import Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.train import resolve_device
+from aebnas.train.workers import init_training_worker
 
 FULL = "full"
 #: Row fields a benchmark record does not copy (large, or about the machine that trained it).
-BENCHMARK_DROP = ("outcomes", "packages", "finished")
+BENCHMARK_DROP = ("outcomes", "packages", "threads", "finished")
 #: The checkpoint files a run wrote, one name a line, in its checkpoints folder.
 CHECKPOINT_LIST = "written.txt"
 
@@ -63,6 +67,11 @@ class Evaluator(Protocol):
     fidelity_name: str
 
     def evaluate(self, arch: Architecture) -> dict[str, Any]: ...
+
+    def evaluate_many(self, archs: Sequence[Architecture]) -> Iterator[dict[str, Any]]:
+        """The records of ``archs``, in their order, each as soon as it and those before are
+        done."""
+        ...
 
 
 def json_ready(record: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +139,31 @@ class TrainingEvaluator:
             record["checkpoint"] = str(Path("checkpoints") / checkpoint.name)
         return json_ready(record)
 
+    def evaluate_many(self, archs: Sequence[Architecture]) -> Iterator[dict[str, Any]]:
+        """:meth:`evaluate` of each, in ``search.workers`` processes when that is > 1."""
+        workers = min(self.config.search.workers, len(archs))
+        if workers <= 1:
+            yield from map(self.evaluate, archs)
+            return
+        context = mp.get_context("spawn")
+        initargs = (self.config, self.checkpoints)
+        with context.Pool(workers, initializer=_init_worker, initargs=initargs) as pool:
+            yield from pool.imap(_evaluate_in_worker, [a.canonical for a in archs])
+
+
+_WORKER: dict[str, TrainingEvaluator] = {}
+
+
+def _init_worker(config: Config, checkpoints: Path) -> None:
+    init_training_worker(config.search.threads)
+    space = get_space(config.space, dataset_info(config.data.dataset).resolutions)
+    _WORKER["evaluator"] = TrainingEvaluator(config, space, checkpoints)
+
+
+def _evaluate_in_worker(arch: str) -> dict[str, Any]:
+    evaluator = _WORKER["evaluator"]
+    return evaluator.evaluate(parse_architecture(arch, evaluator.space))
+
 
 class BenchmarkEvaluator:
     """Answers from an archive's rows (see the module docstring).
@@ -167,6 +201,9 @@ class BenchmarkEvaluator:
     def row_records(self) -> Sequence[dict[str, Any]]:
         """One record per architecture (the first row of each)."""
         return list(self.rows.values())
+
+    def evaluate_many(self, archs: Sequence[Architecture]) -> Iterator[dict[str, Any]]:
+        return map(self.evaluate, archs)
 
     def evaluate(self, arch: Architecture) -> dict[str, Any]:
         row = self.rows.get(arch.canonical)

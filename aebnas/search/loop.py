@@ -302,10 +302,9 @@ def run_rounds(
             log(f"round {r}: the domain has no unevaluated candidate left; stopping")
             return records
         done = {x["arch"] for x in records}
-        for i, proposal in enumerate(plan.proposals):
-            if proposal.arch.canonical in done:
-                continue
-            record = setup.evaluator.evaluate(proposal.arch)
+        todo = [(i, p) for i, p in enumerate(plan.proposals) if p.arch.canonical not in done]
+        evaluated = setup.evaluator.evaluate_many([p.arch for _, p in todo])
+        for (i, proposal), record in zip(todo, evaluated, strict=True):
             record.update(round=r, index=i, strategy=search.strategy, proposal=proposal.to_json())
             archive.append(record)
             records.append(record)

@@ -37,7 +37,7 @@ from aebnas.supernet.checkpoint import (
 )
 from aebnas.supernet.elastic import EarlyExitSupernet, count_parameters
 from aebnas.supernet.training import SupernetTrainer
-from aebnas.train import resolve_device, seed_everything
+from aebnas.train import configure_threads, resolve_device, seed_everything
 
 #: Settings that do not change the trained weights (may differ between a run and its resume).
 RUNTIME_ONLY = ("threads", "checkpoint_every")
@@ -77,8 +77,7 @@ def train(args: Any, config: Config) -> Path:
     space = get_space(config.space, info.resolutions)
     out = Path(args.out) if args.out else default_folder(config.data.dataset, space.name)
     prepare_out(out, args.resume, args.force)
-    if settings.threads is not None:
-        torch.set_num_threads(settings.threads)
+    configure_threads(settings.threads)
     device = resolve_device(config.device)
     dataset = load_dataset(config.data.dataset, config.data.root, config.data.val_size,
                            seed=config.seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from aebnas.archive.outcomes import unpack_outcomes
 from aebnas.archive.records import candidate_record
@@ -25,6 +26,7 @@ def test_a_failing_candidate_becomes_a_failed_record(arch: Architecture) -> None
     assert record["reason"] == "RuntimeError: loss is NaN at step 12" and record["seed"] == 7
     assert record["fidelity_name"] == "low" and record["encoding_version"] == ENCODING_VERSION
     assert record["packages"]["torch"] != "not installed"
+    assert record["threads"] == torch.get_num_threads()
 
 
 def test_outcomes_are_packed_and_round_trip(arch: Architecture) -> None:

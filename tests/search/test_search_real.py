@@ -65,3 +65,43 @@ def test_one_real_round_trains_tunes_tests_and_reports(
     for name in ("config.yaml", "pareto.png", "hypervolume.png", "report.md", "summary.json"):
         assert (run / name).is_file(), name
     assert record["arch"] in (run / "report.md").read_text()
+
+
+PARALLEL_CONFIG = """
+version: 1
+seed: 0
+space: aebnas-plus
+data:
+  dataset: digits
+  val_size: 300
+full_fidelity:
+  epochs: 1
+  batch_size: 64
+  train_size: 128
+search:
+  strategy: random
+  budget: 2
+  batch_size: 2
+  initial: 2
+"""
+#: Record fields that measure time, not the result.
+TIMING_FIELDS = ("train_seconds", "images_per_second", "eval_seconds", "finished")
+
+
+def _round_records(tmp_path: Path, workers: int) -> list[dict[str, object]]:
+    config, run = tmp_path / "parallel.yaml", tmp_path / f"run-{workers}"
+    config.write_text(PARALLEL_CONFIG)
+    argv = ["--config", str(config), "--out", str(run), "--workers", str(workers), "--json"]
+    assert run_cli(main, argv) == 0
+    _, records = read_archive(run / "archive.jsonl")
+    for row in json.loads((run / "pareto.json").read_text())["front"]:
+        assert (run / row["checkpoint"]).is_file()  # written by the worker that trained it
+    return [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
+
+
+@pytest.mark.slow
+def test_a_round_trained_by_two_workers_gives_the_records_of_one(tmp_path: Path) -> None:
+    one = _round_records(tmp_path, workers=1)
+    two = _round_records(tmp_path, workers=2)
+    assert len(one) == 2 and all(r["status"] == "ok" for r in one)
+    assert two == one  # same fields, same order (proposal order), same numbers

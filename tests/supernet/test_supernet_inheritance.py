@@ -82,3 +82,25 @@ def test_cli_evaluates_by_inheritance_and_refuses_another_dataset(supernet_file,
                                      "--arch", ARCH, "--supernet", str(supernet_file)])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "was trained on digits" in err[0]
+
+
+def test_surrogate_data_by_inheritance_never_mixes_two_supernets(supernet_file, tmp_path,
+                                                                 capsys):
+    from aebnas.archive import read_archive
+    from aebnas.surrogate_data import main as surrogate_main
+
+    out = tmp_path / "a.jsonl"
+    base = ["-n", "2", "--dataset", "digits", "--space", "aebnas", "--workers", "1",
+            "--out", str(out)]
+    assert run_cli(surrogate_main, [*base, "--supernet", str(supernet_file)]) == 0
+    meta, records = read_archive(out)
+    assert meta["fidelity_name"] == "supernet" and len(meta["supernet_sha256"]) == 64
+    assert [r["fidelity_name"] for r in records] == ["supernet", "supernet"]
+    other = tmp_path / "other.safetensors"
+    torch.manual_seed(1)
+    info = SupernetInfo("aebnas", "digits", 1, 10, (28, 32), 0, 300, 1, 1, "float32", {})
+    save_supernet(EarlyExitSupernet(SPACE, 1, 10), info, other, half=False)
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert run_cli(surrogate_main, [*base, "--supernet", str(other)]) == 2
+    assert "supernet_sha256" in capsys.readouterr().err and out.read_bytes() == before
