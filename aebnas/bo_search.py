@@ -5,6 +5,8 @@ or random search, with full-fidelity training of every proposed candidate.
     python -m aebnas.bo_search --benchmark data/surrogates/fashion-mnist-aebnas-plus-low.jsonl \\
         --strategy bo --budget 64 --batch-size 8 --seed 3 --json
     python -m aebnas.bo_search --resume runs/<run>      # after an interruption, kill -9 included
+    python -m aebnas.bo_search --objective latency --latency-profile profiles/host.json \\
+        --max-latency 0.8 ...                           # average batch-1 ms instead of MACs
 
 Writes a run folder (``--out``, default ``runs/search-<dataset>-<strategy>-seed<seed>-<time>``):
 effective config, the run's archive, Pareto front (JSON, CSV, PNG), hypervolume plot,
@@ -49,6 +51,15 @@ def build_parser() -> ArgumentParser:
     macs = parser.add_mutually_exclusive_group()
     macs.add_argument("--max-macs", type=float, help="cap on average MMACs (constraint)")
     macs.add_argument("--target-macs", type=float, help="reference target mode, MMACs")
+    parser.add_argument(
+        "--objective", help="cost to minimise: macs (default) or latency (batch-1 ms)"
+    )
+    parser.add_argument(
+        "--latency-profile", help="this host's latency profile (python -m aebnas.costs.latency)"
+    )
+    latency = parser.add_mutually_exclusive_group()
+    latency.add_argument("--max-latency", type=float, help="cap on average latency (ms)")
+    latency.add_argument("--target-latency", type=float, help="target mode, average ms")
     parser.add_argument(
         "--predictors", help="folder with saved prior predictors accuracy/, avg_macs/"
     )
@@ -96,6 +107,10 @@ def _overrides(args: Any) -> dict[str, Any]:
         "search.archive": args.archive,
         "search.benchmark": args.benchmark,
         "search.threads": args.threads,
+        "search.objective": args.objective,
+        "search.latency_profile": args.latency_profile,
+        "search.max_latency": args.max_latency,
+        "search.target_latency": args.target_latency,
         "full_fidelity.supernet": args.supernet,
         "search.workers": args.workers,
     }
@@ -133,6 +148,8 @@ def check_config(config: Config) -> Config:
         value = getattr(config.thresholds, name)
         if value is not None and value <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive (MMACs), got {value:g}")
+    if search.objective == "latency":
+        check_latency_objective(config)
     if config.full_fidelity.supernet is not None and not search.benchmark:
         info = read_info(config.full_fidelity.supernet)
         if info.dataset != config.data.dataset:
@@ -145,6 +162,29 @@ def check_config(config: Config) -> Config:
         if path and not Path(path).exists():
             raise UserError(f"search.{name} {path} does not exist")
     return config
+
+
+def check_latency_objective(config: Config) -> None:
+    """What the latency objective cannot be combined with (one line each)."""
+    search, th = config.search, config.thresholds
+    if th.max_macs is not None or th.target_macs is not None:
+        raise UserError(
+            "--objective latency replaces the MAC cap: use --max-latency / --target-latency "
+            "(ms) instead of --max-macs / --target-macs"
+        )
+    if search.predictors and not search.benchmark:
+        raise UserError(
+            "saved prior predictors model MACs, not latency: drop --predictors with "
+            "--objective latency (give --archive: the prior is fit on it at latency)"
+        )
+    if search.strategy == "nsga2" and search.max_latency is None and search.target_latency is None:
+        raise UserError("--strategy nsga2 aims at a target: give --target-latency or --max-latency")
+    assert search.latency_profile is not None  # the config's cross-check
+    if not Path(search.latency_profile).is_file():
+        raise UserError(
+            f"latency profile {search.latency_profile} does not exist; measure one with "
+            f"python -m aebnas.costs.latency profile --out {search.latency_profile}"
+        )
 
 
 def new_config(args: Any) -> Config:
@@ -182,7 +222,8 @@ def print_front(result: SearchResult) -> None:
     table = Table(
         title=f"Pareto front ({summary['pareto_size']} of {summary['evaluations']} evaluated)"
     )
-    for column in ("val acc %", "avg MMACs", "test acc %", "test MMACs", "architecture"):
+    unit = "ms" if any(row.get("cost_unit") == "ms" for row in result.front) else "MMACs"
+    for column in ("val acc %", f"avg {unit}", "test acc %", "test MMACs", "architecture"):
         table.add_column(column, overflow="fold")
     for row in result.front:
         table.add_row(

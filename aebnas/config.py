@@ -197,6 +197,14 @@ class SearchConfig:
             (``None``: aebnas's policy, 1 thread; see :mod:`aebnas.train.threads`).
         workers: Processes that train a round's candidates side by side (real runs); the
             records are those of one worker, in proposal order.
+        objective: The cost the search minimises: ``macs`` (average MMACs, default) or
+            ``latency`` (average batch-1 latency in ms from ``latency_profile``: thresholds are
+            re-tuned from each record's validation outcomes at the latency objective).
+        latency_profile: Latency profile of this host (``python -m aebnas.costs.latency
+            profile``); needed with ``objective: latency``, extended with pieces it lacks.
+        max_latency: Budget mode of the latency objective: average ms <= this.
+        target_latency: Target mode of the latency objective: minimise the deviation from this
+            (ms). Neither set: no latency limit. ``hv_ref_macs`` is then in ms.
     """
 
     strategy: str = "bo"
@@ -213,6 +221,21 @@ class SearchConfig:
     hv_ref_macs: float | None = field(default=None, metadata=positive())
     threads: int | None = field(default=None, metadata=at_least(1))
     workers: int = field(default=1, metadata=at_least(1))
+    objective: str = field(default="macs", metadata=one_of("macs", "latency"))
+    latency_profile: str | None = None
+    max_latency: float | None = field(default=None, metadata=positive())
+    target_latency: float | None = field(default=None, metadata=positive())
+
+    def cross_check(self) -> str | None:
+        """A problem between fields (one line), or ``None``."""
+        if self.objective == "latency" and not self.latency_profile:
+            return (
+                "objective latency needs a latency profile: pass --latency-profile PATH "
+                "(measure one with python -m aebnas.costs.latency profile --out PATH)"
+            )
+        if self.objective == "macs" and (self.max_latency or self.target_latency):
+            return "--max-latency/--target-latency need --objective latency"
+        return None
 
 
 @dataclass

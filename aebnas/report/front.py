@@ -28,6 +28,7 @@ CSV_COLUMNS = (
     "thresholds",
     "exits",
     "checkpoint",
+    "cost_unit",
 )
 
 
@@ -64,6 +65,9 @@ def pareto_rows(records: Sequence[dict[str, Any]], problem: SearchProblem) -> li
     outcomes = [problem.outcome(r) for r in records]
     mask = problem.pareto_mask(outcomes)
     rows = [front_row(r, o) for r, o, on in zip(records, outcomes, mask, strict=True) if on and o]
+    if problem.objective == "latency":  # avg_macs holds ms; the test MACs are another unit
+        for row in rows:
+            row.update(cost_unit="ms", test_avg_macs=None)
     return sorted(rows, key=lambda row: (row["avg_macs"], -row["val_accuracy"]))
 
 

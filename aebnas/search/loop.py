@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from aebnas.outputs import check_output_folder
 from aebnas.predictors.base import Predictor
 from aebnas.predictors.features import dataset_num_classes
 from aebnas.search.evaluator import FULL, BenchmarkEvaluator, Evaluator, TrainingEvaluator
+from aebnas.search.latency import RecordLatency
 from aebnas.search.pool import CostTable, Domain, FixedDomain, GeneratedDomain, PoolSettings
 from aebnas.search.problem import SearchProblem, problem_from_config
 from aebnas.search.strategies import STRATEGIES, Proposal, RoundInput, RoundPlan
@@ -165,19 +166,35 @@ def prepare(config: Config, run_dir: Path, meta: dict[str, Any]) -> SearchSetup:
             classes = trainer.dataset.num_classes
     costs = CostTable(space, info.channels, classes or 0)
     costs.add_records(reference or prior_records)
+    record_cost = None
+    if config.search.objective == "latency":
+        assert config.search.latency_profile is not None  # the config's cross-check
+        record_cost = RecordLatency(
+            config.search.latency_profile,
+            space,
+            info.channels,
+            classes or 0,
+            config.thresholds.tuner,
+            rows=reference,
+        )
     if "problem" in meta:
-        problem = SearchProblem(**meta["problem"])
+        problem = SearchProblem(**meta["problem"], record_cost=record_cost)
     else:
         problem = problem_from_config(
-            config, reference or prior_records, default_ref_macs=10 * info.default_target_macs
+            config,
+            reference or prior_records,
+            default_ref_macs=10 * info.default_target_macs if record_cost is None else 0.0,
+            record_cost=record_cost,
         )
-        meta["problem"] = asdict(problem)
+        meta["problem"] = problem.to_meta()
+    # The domain's cheap pre-filter knows MACs only; a latency cap is the acquisition's.
+    mac_cap = problem.cap if problem.objective == "macs" else None
     domain: Domain
     if reference:
-        domain = FixedDomain(space, bench.archs, costs, problem.cap)
+        domain = FixedDomain(space, bench.archs, costs, mac_cap)
     else:
         settings = PoolSettings(size=config.search.pool_size)
-        domain = GeneratedDomain(space, costs, problem.cap, settings)
+        domain = GeneratedDomain(space, costs, mac_cap, settings)
     return SearchSetup(
         config, run_dir, space, problem, domain, costs, evaluator, meta, prior_records, reference
     )
@@ -242,7 +259,7 @@ def _log_evaluation(log: Log, setup: SearchSetup, records: list[dict[str, Any]],
     outcome = setup.problem.outcome(record)
     hv = setup.problem.hypervolume([setup.problem.outcome(x) for x in records])
     what = (
-        f"val {100 * outcome.accuracy:.2f}% at {outcome.avg_macs:.3f} MMACs"
+        f"val {100 * outcome.accuracy:.2f}% at {outcome.avg_macs:.3f} {setup.problem.unit}"
         + ("" if outcome.feasible else " (over the cap)")
         if outcome
         else f"failed: {record.get('reason')}"

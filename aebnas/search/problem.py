@@ -16,6 +16,14 @@ cheapest point within ``accuracy_tolerance`` of it, as :func:`aebnas.evaluate.wi
 does. The stored curve is thinned to at most 64 points, so a re-read point can be slightly worse
 than re-tuning from the saved outcomes would give.
 
+Latency objective (``search.objective: latency``): the cost is the average batch-1 latency in
+ms (sum of util_i * latency_i, per-exit latency from the host's profile,
+:mod:`aebnas.costs.latency`), with the same three modes (``search.max_latency`` /
+``target_latency``). The record's thresholds were tuned for MACs, so its operating point is
+re-tuned from its saved validation outcomes with the latency costs
+(:class:`aebnas.search.latency.RecordLatency`); ``macs`` and every ``avg_macs`` field then hold
+milliseconds.
+
 Hypervolume: of the feasible points in (accuracy up, cost down) with the fixed reference point
 ``(ref_accuracy, ref_cost)`` (``botorch.utils.multi_objective.hypervolume.Hypervolume``).
 """
@@ -24,8 +32,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -37,6 +45,8 @@ from aebnas.errors import UserError
 from aebnas.thresholds.outcomes import BUDGET_TOLERANCE
 
 MODES = ("budget", "target", "open")
+#: What the cost is: average MMACs or average batch-1 latency (ms).
+OBJECTIVES = ("macs", "latency")
 #: The reference's MAC-deviation weight in its target score (accuracy% - 0.1 * MAPE).
 TARGET_PENALTY = 0.1
 #: Cost reference of target mode: 100% deviation (0 MACs or twice the target).
@@ -60,6 +70,16 @@ class Outcome:
     feasible: bool
 
 
+class RecordCost(Protocol):
+    """Re-reads a record's operating point at another cost than MACs (see the module doc)."""
+
+    def outcome(
+        self, record: dict[str, Any], mode: str, value: float | None, tolerance: float
+    ) -> tuple[float, float, list[float | None] | None]:
+        """``(accuracy, average cost, thresholds)`` of ``record`` at ``mode`` / ``value``."""
+        ...
+
+
 @dataclass(frozen=True)
 class SearchProblem:
     """Objectives, constraint and hypervolume reference of one search.
@@ -70,6 +90,10 @@ class SearchProblem:
         tolerance: Accuracy tolerance of the operating-point choice (fraction).
         ref_accuracy: Hypervolume reference accuracy (fraction).
         ref_cost: Hypervolume reference cost (MMACs, or MAPE % in target mode).
+        objective: :data:`OBJECTIVES`: ``latency`` makes ``macs``, ``ref_cost`` and every
+            average cost milliseconds.
+        record_cost: Re-reads records at the latency objective (needed with ``latency``;
+            not saved with the problem).
     """
 
     mode: str
@@ -77,17 +101,30 @@ class SearchProblem:
     tolerance: float
     ref_accuracy: float
     ref_cost: float
+    objective: str = "macs"
+    record_cost: RecordCost | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise UserError(f"unknown search mode {self.mode!r}; choose one of {MODES}")
+        if self.objective not in OBJECTIVES:
+            raise UserError(f"unknown objective {self.objective!r}; choose one of {OBJECTIVES}")
         if self.mode != "open" and (self.macs is None or self.macs <= 0):
-            flag = "--max-macs" if self.mode == "budget" else "--target-macs"
-            raise UserError(f"{flag} must be a positive number of MMACs, got {self.macs}")
+            kind = "latency" if self.objective == "latency" else "macs"
+            flag = f"--max-{kind}" if self.mode == "budget" else f"--target-{kind}"
+            raise UserError(f"{flag} must be a positive number of {self.unit}, got {self.macs}")
         if not self.ref_cost > 0:
             raise UserError(f"the hypervolume reference cost must be positive, got {self.ref_cost}")
 
+    def to_meta(self) -> dict[str, Any]:
+        """The saved fields (everything but :attr:`record_cost`)."""
+        return {k: v for k, v in asdict(self).items() if k != "record_cost"}
+
     # ---------------------------------------------------------------- objectives
+    @property
+    def unit(self) -> str:
+        return "ms" if self.objective == "latency" else "MMACs"
+
     @property
     def cap(self) -> float | None:
         """The MAC cap (budget mode) or ``None``."""
@@ -95,6 +132,8 @@ class SearchProblem:
 
     @property
     def cost_name(self) -> str:
+        if self.objective == "latency":
+            return "latency deviation (%)" if self.mode == "target" else "average latency (ms)"
         return "MAC deviation (%)" if self.mode == "target" else "average MMACs"
 
     def cost(self, avg_macs: Any) -> Any:
@@ -128,6 +167,8 @@ class SearchProblem:
         """The record's operating point at this objective; ``None`` for a failed record."""
         if record.get("status") != "ok" or not _finite(record.get("accuracy")):
             return None
+        if self.objective == "latency":
+            return self._latency_outcome(record)
         mode, macs = self.record_objective(record)
         stored = record.get("objective") or {}
         same = (
@@ -140,6 +181,16 @@ class SearchProblem:
             acc, avg = float(record["accuracy"]), float(record["avg_macs"])
             return Outcome(acc, avg, thresholds, self.feasible(avg))
         return self._repick(record["curve"], mode, macs)
+
+    def _latency_outcome(self, record: dict[str, Any]) -> Outcome:
+        if self.record_cost is None:
+            raise UserError(
+                "the latency objective needs the host's latency profile (search.latency_profile)"
+            )
+        acc, avg, thresholds = self.record_cost.outcome(
+            record, self.mode, self.macs, self.tolerance
+        )
+        return Outcome(acc, avg, thresholds, self.feasible(avg))
 
     def _repick(self, curve: Sequence[dict[str, Any]], mode: str, macs: float) -> Outcome:
         acc = np.array([p["accuracy"] for p in curve], dtype=np.float64)
@@ -202,12 +253,26 @@ class SearchProblem:
 
     def describe(self) -> str:
         """One line for logs and reports."""
+        if self.objective == "latency":
+            return self._describe_latency()
         if self.mode == "budget":
             what = f"maximise accuracy, minimise average MACs, subject to MACs <= {self.macs:g}"
         elif self.mode == "target":
             what = f"maximise accuracy, minimise |MACs - {self.macs:g}| / {self.macs:g}"
         else:
             what = "maximise accuracy, minimise average MACs (no cap)"
+        return (
+            f"{what}; hypervolume reference (accuracy {self.ref_accuracy:.4g}, "
+            f"{self.cost_name} {self.ref_cost:.4g})"
+        )
+
+    def _describe_latency(self) -> str:
+        if self.mode == "budget":
+            what = f"maximise accuracy, minimise average latency, subject to <= {self.macs:g} ms"
+        elif self.mode == "target":
+            what = f"maximise accuracy, minimise |latency - {self.macs:g}| / {self.macs:g} ms"
+        else:
+            what = "maximise accuracy, minimise average batch-1 latency (ms, no cap)"
         return (
             f"{what}; hypervolume reference (accuracy {self.ref_accuracy:.4g}, "
             f"{self.cost_name} {self.ref_cost:.4g})"
@@ -223,7 +288,10 @@ def _close(a: Any, b: float) -> bool:
 
 
 def problem_from_config(
-    config: Config, reference: Sequence[dict[str, Any]] = (), default_ref_macs: float = 0.0
+    config: Config,
+    reference: Sequence[dict[str, Any]] = (),
+    default_ref_macs: float = 0.0,
+    record_cost: RecordCost | None = None,
 ) -> SearchProblem:
     """The search problem of a config.
 
@@ -234,16 +302,30 @@ def problem_from_config(
             prior archive): accuracy = the lowest accuracy on their Pareto front minus 0.01
             (so every front point adds volume); cost (open mode) = their largest average MACs.
         default_ref_macs: Cost reference in open mode without reference records.
+        record_cost: With ``search.objective: latency``: re-reads records at latency (the
+            caps are then ``search.max_latency`` / ``target_latency``, in ms).
     """
     th = config.thresholds
+    objective = config.search.objective
+    cap, target = (
+        (config.search.max_latency, config.search.target_latency)
+        if objective == "latency"
+        else (th.max_macs, th.target_macs)
+    )
     mode, macs = (
-        ("budget", th.max_macs)
-        if th.max_macs is not None
-        else ("target", th.target_macs)
-        if th.target_macs is not None
+        ("budget", cap)
+        if cap is not None
+        else ("target", target)
+        if target is not None
         else ("open", None)
     )
-    draft = SearchProblem(mode, macs, th.accuracy_tolerance, 0.0, _ref_cost(mode, macs, 1.0))
+
+    def make(ref_accuracy: float, ref_cost: float) -> SearchProblem:
+        return SearchProblem(
+            mode, macs, th.accuracy_tolerance, ref_accuracy, ref_cost, objective, record_cost
+        )
+
+    draft = make(0.0, _ref_cost(mode, macs, 1.0))
     outcomes = [o for o in (draft.outcome(r) for r in reference) if o is not None]
     ref_cost = config.search.hv_ref_macs
     if ref_cost is None:
@@ -253,14 +335,15 @@ def problem_from_config(
         ref_cost = float(draft.cost(ref_cost))
     ref_acc = config.search.hv_ref_accuracy
     if ref_acc is None:
-        draft = SearchProblem(mode, macs, th.accuracy_tolerance, 0.0, ref_cost)
+        draft = make(0.0, ref_cost)
         front = [o for o, on in zip(outcomes, draft.pareto_mask(outcomes), strict=True) if on]
         ref_acc = max(0.0, min(o.accuracy for o in front) - 0.01) if front else 0.0
     if ref_cost <= 0:
         raise UserError(
-            "no hypervolume reference cost: set search.hv_ref_macs, --max-macs or give an archive"
+            "no hypervolume reference cost: set search.hv_ref_macs (in the objective's unit), "
+            "a cap (--max-macs / --max-latency) or give an archive"
         )
-    return SearchProblem(mode, macs, th.accuracy_tolerance, ref_acc, ref_cost)
+    return make(ref_acc, ref_cost)
 
 
 def _ref_cost(mode: str, macs: float | None, fallback: float) -> float:

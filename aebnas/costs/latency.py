@@ -1,0 +1,561 @@
+"""Measured latency per block on this host (ONNX Runtime, batch 1), as a per-device profile.
+
+Every piece an architecture is made of (stem, one backbone block at its input size, the final
+head, one branch module, a branch classifier) is exported alone to ONNX and timed through the
+same call path as the early-exit runtime (:class:`aebnas.export.onnx.OnnxSegment`, CPU provider,
+``threads`` intra-op threads, inter-op 1): the median of ``repeats`` calls after ``warmup``.
+Pieces are memoised by their genes and input size, like the MAC table of
+:mod:`aebnas.costs.macs`; a profile only measures what it has not seen.
+
+Fixed costs of the runtime are measured too: one session call of a trivial graph alone
+(``call``: a piece's own latency is its measured time minus it), and, from a chain of
+:data:`CHAIN` distinct tiny sessions run one after another as the runtime runs segments, the
+cost of one segment call (``segment|n<classes>``) and of one exit decision on its logits
+(``decision|n<classes>``: margin confidence and the threshold test); in a chain both cost more
+than alone (caches and the torch code of the decision are cold). Per-exit latency
+(:func:`latency_costs`, an :class:`~aebnas.costs.macs.ExitCosts` in milliseconds) then follows
+the runtime's segment order:
+
+- backbone up to exit ``i`` = its pieces + one segment call per trunk run so far;
+- branch ``i`` = its pieces + one segment call + one decision; the final head = its pieces +
+  one segment call (the final segment holds the last stages and the head).
+
+On disk (JSON, :data:`PROFILE_FORMAT` v :data:`PROFILE_VERSION`)::
+
+    {"format": "aebnas.latency-profile", "version": 1, "device": {...},
+     "settings": {"warmup": W, "repeats": R}, "entries": {"<piece key>": ms, ...}}
+
+A profile belongs to one device (:func:`device_fingerprint`: CPU model, intra-op threads,
+ONNX Runtime version and provider, opset); another device's or another version's profile is
+refused with one line.
+
+    python -m aebnas.costs.latency profile --out profiles/host.json [--archs 20] [--threads 1]
+    python -m aebnas.costs.latency show ARCH --profile profiles/host.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from aebnas.cli import ArgumentParser
+from aebnas.costs.macs import ExitCosts, stage_input_sizes
+from aebnas.errors import UserError, run_cli
+from aebnas.models.backbone import FinalHead, build_stage, build_stem, stage_in_channels
+from aebnas.models.branches import BranchStage, branch_classifier
+from aebnas.space.architecture import Architecture, Block, BranchModule, Exit
+from aebnas.space.spaces import BackboneSpec, SearchSpace
+
+PROFILE_FORMAT = "aebnas.latency-profile"
+PROFILE_VERSION = 1
+CALL, SEGMENT, DECISION = "call", "segment", "decision"
+DEFAULT_WARMUP, DEFAULT_REPEATS = 20, 100
+DEFAULT_THREADS = 1
+PROVIDER = "CPUExecutionProvider"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else :func:`platform.processor`)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def device_fingerprint(threads: int) -> dict[str, Any]:
+    """What makes latencies of one host comparable: CPU, threads, runtime version, provider."""
+    import onnxruntime as ort
+
+    from aebnas.export.onnx import OPSET
+
+    return {
+        "cpu": cpu_model(),
+        "intra_op_threads": threads,
+        "onnxruntime": ort.__version__,
+        "provider": PROVIDER,
+        "opset": OPSET,
+    }
+
+
+def describe_device(device: dict[str, Any]) -> str:
+    return (
+        f"{device.get('cpu')}, {device.get('intra_op_threads')} thread(s), "
+        f"onnxruntime {device.get('onnxruntime')}"
+    )
+
+
+# ------------------------------------------------------------------------------ measurement
+def time_calls(
+    run: Callable[[], object],
+    warmup: int,
+    repeats: int,
+    between: Callable[[], object] | None = None,
+) -> float:
+    """Median wall time of ``run()`` in milliseconds, after ``warmup`` untimed calls.
+
+    Args:
+        run: What is timed.
+        warmup: Untimed calls first.
+        repeats: Timed calls (the median is returned).
+        between: Untimed work before each call (so ``run`` does not find the caches as it left
+            them, as inside a network where other segments run in between).
+    """
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        if between is not None:
+            between()
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+#: Bytes swept between timed calls: more than a core's L2 cache, so every call starts with the
+#: caches another segment left, as inside a network.
+SWEEP_BYTES = 4 << 20
+
+
+class CacheSweep:
+    """Touches :data:`SWEEP_BYTES` of memory when called (untimed work between timed calls)."""
+
+    def __init__(self, nbytes: int = SWEEP_BYTES) -> None:
+        self.buffer = np.zeros(nbytes // 8)
+
+    def __call__(self) -> None:
+        self.buffer += 1.0
+
+
+def onnx_runner(
+    module: nn.Module, example: torch.Tensor, folder: Path, threads: int
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``module`` exported alone to ``folder`` and loaded as the runtime loads a segment."""
+    from aebnas.export.onnx import OnnxFormat
+
+    fmt = OnnxFormat()
+    path = folder / "piece.onnx"
+    fmt.write(module, example, path, "x", "y")
+    return fmt.load(path, [PROVIDER], threads)
+
+
+def measure_module(
+    module: nn.Module, example: torch.Tensor, threads: int, warmup: int, repeats: int
+) -> float:
+    """Median ms of one ONNX Runtime call of ``module`` exported alone, input ``example``
+    ``(1, C, H, W)``, caches swept before each call."""
+    with tempfile.TemporaryDirectory(prefix="aebnas-latency-") as tmp:
+        runner = onnx_runner(module, example, Path(tmp), threads)
+        x = example.contiguous()
+        return time_calls(lambda: runner(x), warmup, repeats, CacheSweep())
+
+
+#: Distinct sessions of the calibration chain of :func:`measure_chain`.
+CHAIN = 6
+
+
+def measure_chain(num_classes: int, threads: int, warmup: int, repeats: int) -> tuple[float, float]:
+    """Per-segment call and per-exit decision cost as the runtime pays them, in ms.
+
+    A chain of :data:`CHAIN` distinct tiny sessions (``(1, classes)`` -> ``(1, classes)``) is
+    timed as it is, and with an exit decision (margin confidence >= threshold) on each output;
+    between chains the caches are swept. Returns ``(chain / CHAIN, (with - without) / CHAIN)``:
+    run one after another, calls and the torch code of the decisions cost more than alone.
+    """
+    from aebnas.thresholds.confidence import CONFIDENCES
+
+    measure = CONFIDENCES.get("margin")
+    x = torch.zeros(1, num_classes)
+    with tempfile.TemporaryDirectory(prefix="aebnas-latency-") as tmp:
+        runners = []
+        for k in range(CHAIN):
+            folder = Path(tmp) / str(k)
+            folder.mkdir()
+            runners.append(onnx_runner(nn.Linear(num_classes, num_classes), x, folder, threads))
+
+        def plain() -> None:
+            for run in runners:
+                run(x)
+
+        def deciding() -> None:
+            for run in runners:
+                bool(measure(run(x))[0] >= 0.5)
+
+        sweep = CacheSweep()
+        without = time_calls(plain, warmup, repeats, sweep)
+        with_decisions = time_calls(deciding, warmup, repeats, sweep)
+    return without / CHAIN, max(with_decisions - without, 0.0) / CHAIN
+
+
+# ------------------------------------------------------------------------------ piece keys
+def spec_id(spec: BackboneSpec) -> str:
+    """Short stable id of a backbone spec (pieces of different backbones never collide)."""
+    return hashlib.sha256(repr(spec).encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One measurable piece: its profile key, how to build it, and its input shape."""
+
+    key: str
+    build: Callable[[], nn.Module]
+    shape: tuple[int, int, int, int]
+
+
+def stem_piece(spec: BackboneSpec, in_channels: int, resolution: int) -> Piece:
+    return Piece(
+        f"stem|{spec_id(spec)}|c{in_channels}|{resolution}",
+        lambda: build_stem(in_channels, spec),
+        (1, in_channels, resolution, resolution),
+    )
+
+
+def block_piece(spec: BackboneSpec, stage: int, first: bool, block: Block, size: int) -> Piece:
+    """A stage's first block carries its stride and channel change; the others are alike."""
+    channels = stage_in_channels(spec, stage) if first else spec.stage_widths[stage]
+
+    def build() -> nn.Module:
+        if first:
+            return build_stage(spec, stage, (block,))
+        return build_stage(spec, stage, (block, block))[1]
+
+    where = "first" if first else "rest"
+    return Piece(
+        f"block|{spec_id(spec)}|s{stage}|{where}|{block}|{size}", build, (1, channels, size, size)
+    )
+
+
+def head_piece(spec: BackboneSpec, num_classes: int, size: int) -> Piece:
+    channels = spec.stage_widths[-1]
+    return Piece(
+        f"head|{spec_id(spec)}|n{num_classes}|{size}",
+        lambda: FinalHead(spec, num_classes),
+        (1, channels, size, size),
+    )
+
+
+def branch_module_piece(channels: int, gene: BranchModule, size: int) -> Piece:
+    return Piece(
+        f"branch|c{channels}|{gene}|{size}",
+        lambda: BranchStage(channels, gene),
+        (1, channels, size, size),
+    )
+
+
+def classifier_piece(channels: int, num_classes: int, size: int) -> Piece:
+    return Piece(
+        f"classifier|c{channels}|n{num_classes}|{size}",
+        lambda: branch_classifier(channels, num_classes),
+        (1, channels, size, size),
+    )
+
+
+def branch_pieces(channels: int, gene: Exit, num_classes: int, size: int) -> list[Piece]:
+    """The pieces of one exit branch on ``(1, channels, size, size)`` features, in order."""
+    pieces = []
+    for module in gene.modules:
+        piece = branch_module_piece(channels, module, size)
+        pieces.append(piece)
+        with torch.no_grad():
+            size = piece.build().eval()(torch.zeros(piece.shape)).shape[-1]
+        channels *= module.width
+    return [*pieces, classifier_piece(channels, num_classes, size)]
+
+
+@dataclass(frozen=True)
+class ArchPieces:
+    """An architecture cut into pieces, grouped as :func:`latency_costs` sums them.
+
+    Args:
+        stem: The stem.
+        stages: Pieces of each backbone stage, shape ``(num_stages,)`` lists.
+        branches: Pieces of each intermediate exit's branch, in position order.
+        head: The final head.
+    """
+
+    stem: Piece
+    stages: list[list[Piece]]
+    branches: list[list[Piece]]
+    head: Piece
+
+    def all(self) -> list[Piece]:
+        flat = [self.stem, *(p for s in self.stages for p in s)]
+        return [*flat, *(p for b in self.branches for p in b), self.head]
+
+
+def arch_pieces(
+    arch: Architecture, space: SearchSpace, in_channels: int, num_classes: int
+) -> ArchPieces:
+    """The pieces of ``arch`` at its resolution."""
+    spec = space.backbone
+    sizes = stage_input_sizes(spec, arch.resolution)
+    stages = []
+    for s, blocks in enumerate(arch.stages):
+        after_first = -(-sizes[s] // spec.stage_strides[s])
+        stage = [block_piece(spec, s, True, blocks[0], sizes[s])]
+        stage += [block_piece(spec, s, False, b, after_first) for b in blocks[1:]]
+        stages.append(stage)
+    branches = [
+        branch_pieces(spec.stage_widths[e.position - 1], e, num_classes, sizes[e.position])
+        for e in sorted(arch.exits)
+    ]
+    return ArchPieces(
+        stem_piece(spec, in_channels, arch.resolution),
+        stages,
+        branches,
+        head_piece(spec, num_classes, sizes[-1]),
+    )
+
+
+# ------------------------------------------------------------------------------ the profile
+@dataclass
+class LatencyProfile:
+    """Measured milliseconds per piece on one device (see the module docstring).
+
+    Args:
+        device: :func:`device_fingerprint` of the host that measured it.
+        warmup: Untimed calls before each measurement.
+        repeats: Timed calls per measurement (the median is kept).
+        entries: Piece key -> median ms of one call (and ``call``, ``segment|n<classes>``,
+            ``decision|n<classes>``).
+    """
+
+    device: dict[str, Any]
+    warmup: int = DEFAULT_WARMUP
+    repeats: int = DEFAULT_REPEATS
+    entries: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def for_host(
+        cls, threads: int = DEFAULT_THREADS, warmup: int = DEFAULT_WARMUP, repeats: int = 100
+    ) -> LatencyProfile:
+        """An empty profile of this host."""
+        if threads < 1 or warmup < 0 or repeats < 1:
+            raise UserError(
+                f"threads and repeats must be >= 1 and warmup >= 0, got {threads}, {repeats}, "
+                f"{warmup}"
+            )
+        return cls(device_fingerprint(threads), warmup, repeats)
+
+    @property
+    def threads(self) -> int:
+        return int(self.device["intra_op_threads"])
+
+    def measured(self, piece: Piece) -> float:
+        """ms of one call of ``piece`` (measured now if not in the profile)."""
+        if piece.key not in self.entries:
+            self.entries[piece.key] = measure_module(
+                piece.build(), torch.zeros(piece.shape), self.threads, self.warmup, self.repeats
+            )
+        return self.entries[piece.key]
+
+    @property
+    def call(self) -> float:
+        """ms of one session call of a trivial graph (the runtime's per-segment overhead)."""
+        if CALL not in self.entries:
+            self.entries[CALL] = measure_module(
+                nn.ReLU(), torch.zeros(1, 1, 1, 1), self.threads, self.warmup, self.repeats
+            )
+        return self.entries[CALL]
+
+    def _chain(self, num_classes: int) -> tuple[float, float]:
+        keys = (f"{SEGMENT}|n{num_classes}", f"{DECISION}|n{num_classes}")
+        if not all(k in self.entries for k in keys):
+            values = measure_chain(num_classes, self.threads, self.warmup, self.repeats)
+            self.entries.update(zip(keys, values, strict=True))
+        return self.entries[keys[0]], self.entries[keys[1]]
+
+    def segment(self, num_classes: int) -> float:
+        """ms the runtime pays per segment it calls (session call, in a chain of them)."""
+        return self._chain(num_classes)[0]
+
+    def decision(self, num_classes: int) -> float:
+        """ms of one exit decision on ``(1, num_classes)`` logits, in a chain of calls."""
+        return self._chain(num_classes)[1]
+
+    def own(self, pieces: Sequence[Piece]) -> float:
+        """ms of ``pieces`` run inside one segment: their times minus their call overheads."""
+        call = self.call
+        return sum(max(self.measured(p) - call, 0.0) for p in pieces)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": PROFILE_FORMAT,
+            "version": PROFILE_VERSION,
+            "device": self.device,
+            "settings": {"warmup": self.warmup, "repeats": self.repeats},
+            "entries": dict(sorted(self.entries.items())),
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically (a kill never leaves a torn profile)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def load_profile(path: str | Path, threads: int | None = None) -> LatencyProfile:
+    """Read a profile measured on this host.
+
+    Args:
+        path: The JSON file.
+        threads: Intra-op threads it must have been measured with (``None``: its own).
+
+    Raises:
+        UserError: Missing/unreadable file, another format or version, or another device.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserError(
+            f"cannot read latency profile {path} ({type(err).__name__}); measure one with "
+            "python -m aebnas.costs.latency profile --out PATH"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
+        raise UserError(f"{path} is not an aebnas latency profile (no format {PROFILE_FORMAT!r})")
+    if data.get("version") != PROFILE_VERSION:
+        raise UserError(
+            f"latency profile {path} has version {data.get('version')!r}, this aebnas reads "
+            f"version {PROFILE_VERSION}; measure it again with python -m aebnas.costs.latency"
+        )
+    device = data.get("device")
+    entries = data.get("entries")
+    settings = data.get("settings") or {}
+    if not isinstance(device, dict) or not isinstance(entries, dict):
+        raise UserError(f"latency profile {path} lacks its device or entries; measure it again")
+    if not all(isinstance(v, int | float) and v >= 0 for v in entries.values()):
+        raise UserError(f"latency profile {path} holds a non-numeric or negative entry")
+    wanted = threads if threads is not None else device.get("intra_op_threads")
+    here = device_fingerprint(wanted if isinstance(wanted, int) else 0)
+    if device != here:
+        raise UserError(
+            f"latency profile {path} was measured on another device ({describe_device(device)}); "
+            f"this host is {describe_device(here)}: measure one here with "
+            "python -m aebnas.costs.latency profile --out PATH"
+        )
+    return LatencyProfile(
+        device,
+        int(settings.get("warmup", DEFAULT_WARMUP)),
+        int(settings.get("repeats", DEFAULT_REPEATS)),
+        {k: float(v) for k, v in entries.items()},
+    )
+
+
+def latency_costs(
+    arch: Architecture,
+    space: SearchSpace,
+    in_channels: int,
+    num_classes: int,
+    profile: LatencyProfile,
+) -> ExitCosts:
+    """Per-exit latency of ``arch`` at batch 1, in **milliseconds** (structure of
+    :class:`ExitCosts`; see the module docstring). Pieces missing from ``profile`` are
+    measured and added to it."""
+    pieces = arch_pieces(arch, space, in_channels, num_classes)
+    call = profile.segment(num_classes)
+    so_far = [profile.own([pieces.stem])]
+    for stage in pieces.stages:
+        so_far.append(so_far[-1] + profile.own(stage))
+    positions = (*arch.exit_positions, space.backbone.num_stages)
+    k = len(positions)
+    backbone = [so_far[p] + min(i + 1, k - 1) * call for i, p in enumerate(positions)]
+    decision = profile.decision(num_classes)
+    branch = [profile.own(b) + call + decision for b in pieces.branches]
+    branch.append(profile.own([pieces.head]) + call)
+    return ExitCosts(positions=positions, backbone=tuple(backbone), branch=tuple(branch))
+
+
+# ------------------------------------------------------------------------------ CLI
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m aebnas.costs.latency", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    prof = commands.add_parser("profile", help="measure the pieces of sampled architectures")
+    prof.add_argument("--out", required=True, help="profile JSON (extended if it exists)")
+    prof.add_argument("--space", default="aebnas-plus")
+    prof.add_argument("--dataset", default="fashion-mnist", help="resolutions, channels, classes")
+    prof.add_argument("--archs", type=int, default=20, help="sampled architectures to cover")
+    prof.add_argument("--seed", type=int, default=0)
+    prof.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="intra-op threads")
+    prof.add_argument("--repeats", type=int, default=DEFAULT_REPEATS)
+    prof.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
+    show = commands.add_parser("show", help="print an architecture's per-exit latency")
+    show.add_argument("arch")
+    show.add_argument("--profile", required=True)
+    show.add_argument("--space", default="aebnas-plus")
+    show.add_argument("--dataset", default="fashion-mnist")
+    return parser
+
+
+def _dataset_shape(name: str) -> tuple[Any, int, int]:
+    from aebnas.data import dataset_info
+
+    info = dataset_info(name)
+    return info, info.channels, info.num_classes or 10
+
+
+def _profile(args: Any) -> int:
+    from aebnas.space import get_space, sample_architectures
+
+    if args.archs < 1:
+        raise UserError(f"--archs must be at least 1, got {args.archs}")
+    info, channels, classes = _dataset_shape(args.dataset)
+    space = get_space(args.space, info.resolutions)
+    out = Path(args.out)
+    if out.exists():
+        profile = load_profile(out, args.threads)
+    else:
+        profile = LatencyProfile.for_host(args.threads, args.warmup, args.repeats)
+    for i, arch in enumerate(sample_architectures(space, args.archs, args.seed)):
+        latency_costs(arch, space, channels, classes, profile)
+        profile.save(out)
+        print(f"[{i + 1}/{args.archs}] {len(profile.entries)} entries", file=sys.stderr)
+    print(f"{out}: {len(profile.entries)} entries on {describe_device(profile.device)}")
+    return 0
+
+
+def _show(args: Any) -> int:
+    from aebnas.space import get_space, parse_architecture
+
+    info, channels, classes = _dataset_shape(args.dataset)
+    space = get_space(args.space, info.resolutions)
+    arch = parse_architecture(args.arch, space)
+    profile = load_profile(args.profile)
+    before = len(profile.entries)
+    costs = latency_costs(arch, space, channels, classes, profile)
+    if len(profile.entries) != before:
+        profile.save(args.profile)
+    print(f"{arch}  on {describe_device(profile.device)}")
+    print(f"{'exit':>6} {'backbone':>10} {'branch':>10} {'cumulative':>11}  ms (batch 1)")
+    for k, value in enumerate(costs.cumulative()):
+        name = "final" if k == costs.num_exits - 1 else str(k + 1)
+        print(f"{name:>6} {costs.backbone[k]:>10.4f} {costs.branch[k]:>10.4f} {value:>11.4f}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return _profile(args) if args.command == "profile" else _show(args)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
