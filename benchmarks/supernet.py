@@ -12,7 +12,8 @@ Measured in one run, on validation data only:
   recalibration, validation pass, threshold tuning) against the config's low fidelity trained
   from scratch, on the same ``--speed`` architectures, alternating, same threads; the ratio of
   the medians;
-- **repeatability**: a stratified sample of ``--repeat`` architectures (seed 0) evaluated twice with calibration seeds 0 and 1; Kendall tau of the
+- **repeatability**: a stratified sample of ``--repeat`` architectures (seed 0) evaluated twice
+  with calibration seeds 0 and 1; Kendall tau of the
   tuned accuracy and of the average MACs between the two;
 - **quality**: the architectures of the from-scratch full-fidelity archive ``--full`` (at most
   ``--quality``): inherited accuracy and fine-tuned accuracy (``--finetune-epochs`` over
