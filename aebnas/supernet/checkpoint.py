@@ -144,7 +144,10 @@ def _write_atomic(tensors: dict[str, torch.Tensor], path: Path, header: dict[str
     os.replace(tmp, path)
 
 
-def _read(path: Path, what: str) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+def _read(
+    path: Path, what: str, weights: bool = True
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Header and (if ``weights``) tensors of a safetensors file; one-line errors."""
     if not path.is_file():
         raise UserError(
             f"{what} {path} does not exist; train one with `python -m aebnas.supernet train` "
@@ -153,7 +156,7 @@ def _read(path: Path, what: str) -> tuple[dict[str, str], dict[str, torch.Tensor
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open API)
+            tensors = {k: f.get_tensor(k) for k in f.keys()} if weights else {}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as err:
         raise UserError(
             f"{what} {path} is not a readable safetensors file ({err}); it is torn or foreign: "
@@ -168,21 +171,8 @@ def read_info(path: str | Path) -> SupernetInfo:
     Raises:
         UserError: Missing, torn, foreign or other-version file.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(
-            f"supernet {path} does not exist; train one with `python -m aebnas.supernet train` "
-            "(or `make supernet`)"
-        )
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise UserError(
-            f"supernet {path} is not a readable safetensors file ({err}); it is torn or foreign: "
-            "restore it or retrain"
-        ) from None
-    return SupernetInfo.from_header(header, path)
+    header, _ = _read(Path(path), "supernet", weights=False)
+    return SupernetInfo.from_header(header, Path(path))
 
 
 def save_supernet(

@@ -27,7 +27,6 @@ from torch import nn
 
 from aebnas.errors import UserError
 from aebnas.models import EarlyExitNetwork, build_network
-from aebnas.models.backbone import FinalHead, build_block, build_stem, stage_in_channels
 from aebnas.models.branches import BranchStage, branch_classifier
 from aebnas.models.network import NetworkParts
 from aebnas.space.architecture import Architecture, Block, BranchModule, Exit
@@ -213,19 +212,10 @@ class EarlyExitSupernet(nn.Module):
         self.in_channels = in_channels
         self.num_classes = num_classes
         largest = Block(kernel=max(spec.kernels), expand=max(spec.expansions))
-        self.stem = build_stem(in_channels, spec)
+        parts = NetworkParts(space, in_channels, num_classes)
+        self.stem = parts.stem()
         self.stages = nn.ModuleList(
-            nn.ModuleList(
-                build_block(
-                    stage_in_channels(spec, s) if b == 0 else spec.stage_widths[s],
-                    spec.stage_widths[s],
-                    largest,
-                    spec.stage_strides[s] if b == 0 else 1,
-                    spec.stage_activations[s],
-                    spec.stage_squeeze_excite[s],
-                )
-                for b in range(spec.max_depth)
-            )
+            nn.ModuleList(parts.block(s, b, largest) for b in range(spec.max_depth))
             for s in range(spec.num_stages)
         )
         self.branches = nn.ModuleDict(
@@ -234,7 +224,7 @@ class EarlyExitSupernet(nn.Module):
                 for p in space.exit_positions
             }
         )
-        self.head = FinalHead(spec, num_classes)
+        self.head = parts.head()
         self._skeletons: OrderedDict[str, Skeleton] = OrderedDict()
         self._parts = SkeletonParts(space, in_channels, num_classes)
         self._shared: dict[str, torch.Tensor] | None = None
