@@ -89,13 +89,22 @@ def _notes(setup: SearchSetup) -> list[str]:
             f"Benchmark mode: answers from `{meta['benchmark']}` ({meta['benchmark_rows']} rows); "
             "no network was trained."
         )
+    dataset = setup.config.data.dataset
     if meta.get("prior_archive"):
+        source = meta.get("prior_dataset", dataset)
+        what = "other fidelity" if source == dataset else f"transfer from {source}"
         notes.append(
-            f"Prior: {meta['prior_records']} records of `{meta['prior_archive']}` (other "
-            "fidelity) through prior predictors with a per-fidelity offset and scale."
+            f"Prior: {meta['prior_records']} records of `{meta['prior_archive']}` ({what}) "
+            "through prior predictors with an offset and scale fit on this run's results."
         )
     if setup.config.search.predictors and not meta.get("benchmark"):
-        notes.append(f"Prior predictors loaded from `{setup.config.search.predictors}`.")
+        transfer = (
+            f" (fit on {setup.prior_source}: a transfer prior, shifted and rescaled on this "
+            f"run's {dataset} results)"
+            if setup.prior_source
+            else ""
+        )
+        notes.append(f"Prior predictors loaded from `{setup.config.search.predictors}`{transfer}.")
     return notes
 
 

@@ -68,9 +68,15 @@ class SearchSetup:
         costs: Static MAC lookup.
         evaluator: Trains or looks up candidates.
         meta: The run archive's header meta.
-        prior_records: Other-fidelity records (real runs: the surrogate archive).
+        prior_records: Other-fidelity records of this dataset (real runs: the surrogate
+            archive).
         reference_records: Records fixing the true front (benchmark rows), else empty.
+        transfer_records: Records of another dataset (a prior archive of another dataset):
+            they only fit the prior, never enter the costs, the problem or the candidates.
+        transfer_costs: Static costs of ``transfer_records`` (their dataset's channels and
+            classes).
         prior: Prior predictors (fit lazily on first use).
+        prior_source: The dataset the prior was fit on when it is not the search's (transfer).
     """
 
     config: Config
@@ -83,6 +89,9 @@ class SearchSetup:
     meta: dict[str, Any]
     prior_records: list[dict[str, Any]] = field(default_factory=list)
     reference_records: list[dict[str, Any]] = field(default_factory=list)
+    transfer_records: list[dict[str, Any]] = field(default_factory=list)
+    transfer_costs: CostTable | None = None
+    prior_source: str | None = None
     _prior: dict[str, Predictor] | None = None
     _prior_ready: bool = False
 
@@ -95,22 +104,43 @@ class SearchSetup:
         if not self._prior_ready:
             search = self.config.search
             if search.predictors and not self.benchmark:
-                self._prior = load_prior(
+                loaded = load_prior(
                     search.predictors, self.space, self.config.data.dataset, search.surrogate
                 )
+                self._prior, self.prior_source = loaded.predictors, loaded.transferred_from
             elif self.prior_records:
                 self._prior = fit_prior(
                     search.surrogate, self.prior_records, self.problem, self.costs, self.config.seed
+                )
+            elif self.transfer_records:
+                assert self.transfer_costs is not None  # set with the records by prepare()
+                self._prior = fit_prior(
+                    search.surrogate,
+                    self.transfer_records,
+                    self.problem,
+                    self.transfer_costs,
+                    self.config.seed,
+                )
+                self.prior_source = self.meta.get("prior_dataset")
+            if self._prior is not None and self.prior_source is not None:
+                stderr_log(
+                    f"transfer prior: predictors fit on {self.prior_source}, shifted and "
+                    f"rescaled on this search's {self.config.data.dataset} results"
                 )
             self._prior_ready = True
         return self._prior
 
 
 def _checked_archive(
-    path: str, config: Config, what: str
+    path: str, config: Config, what: str, other_dataset: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The archive's meta and records; its space (and, unless ``other_dataset``, its dataset)
+    must be the search's."""
     meta, records = read_archive(path)
-    for key, ours in (("dataset", config.data.dataset), ("space", config.space)):
+    checks = [("space", config.space)]
+    if not other_dataset:
+        checks.append(("dataset", config.data.dataset))
+    for key, ours in checks:
         if meta.get(key) not in (None, ours):
             raise UserError(
                 f"{what} {path} holds {key} {meta.get(key)!r}, this search uses {ours!r}; "
@@ -133,8 +163,22 @@ def _new_meta(config: Config, benchmark: str | None) -> dict[str, Any]:
     if benchmark:
         meta["benchmark_rows"] = len(_checked_archive(benchmark, config, "benchmark archive")[1])
     elif config.search.archive:
-        meta["prior_records"] = len(_checked_archive(config.search.archive, config, "archive")[1])
+        archive_meta, records = _checked_archive(
+            config.search.archive, config, "archive", other_dataset=True
+        )
+        meta["prior_records"] = len(records)
+        meta["prior_dataset"] = archive_meta.get("dataset") or config.data.dataset
     return meta
+
+
+def transfer_cost_table(space_name: str, dataset: str, records: list[dict[str, Any]]) -> CostTable:
+    """Static costs of another dataset's records (its resolutions, channels and classes)."""
+    info = dataset_info(dataset)
+    table = CostTable(
+        get_space(space_name, info.resolutions), info.channels, dataset_num_classes(dataset) or 0
+    )
+    table.add_records(records)
+    return table
 
 
 def prepare(config: Config, run_dir: Path, meta: dict[str, Any]) -> SearchSetup:
@@ -153,6 +197,8 @@ def prepare(config: Config, run_dir: Path, meta: dict[str, Any]) -> SearchSetup:
     evaluator: Evaluator
     prior_records: list[dict[str, Any]] = []
     reference: list[dict[str, Any]] = []
+    transfer: list[dict[str, Any]] = []
+    transfer_costs: CostTable | None = None
     if meta.get("benchmark"):
         bench = BenchmarkEvaluator(meta["benchmark"], space, limit=meta["benchmark_rows"])
         evaluator, reference = bench, list(bench.row_records)
@@ -160,8 +206,13 @@ def prepare(config: Config, run_dir: Path, meta: dict[str, Any]) -> SearchSetup:
         trainer = TrainingEvaluator(config, space, run_dir / CHECKPOINTS_DIR)
         evaluator = trainer
         if meta.get("prior_archive"):
-            _, records = _checked_archive(meta["prior_archive"], config, "archive")
-            prior_records = records[: meta["prior_records"]]
+            _, records = _checked_archive(meta["prior_archive"], config, "archive", True)
+            source = meta.get("prior_dataset", config.data.dataset)
+            if source == config.data.dataset:
+                prior_records = records[: meta["prior_records"]]
+            else:
+                transfer = records[: meta["prior_records"]]
+                transfer_costs = transfer_cost_table(config.space, source, transfer)
         if classes is None:
             classes = trainer.dataset.num_classes
     costs = CostTable(space, info.channels, classes or 0)
@@ -196,7 +247,18 @@ def prepare(config: Config, run_dir: Path, meta: dict[str, Any]) -> SearchSetup:
         settings = PoolSettings(size=config.search.pool_size)
         domain = GeneratedDomain(space, costs, mac_cap, settings)
     return SearchSetup(
-        config, run_dir, space, problem, domain, costs, evaluator, meta, prior_records, reference
+        config,
+        run_dir,
+        space,
+        problem,
+        domain,
+        costs,
+        evaluator,
+        meta,
+        prior_records,
+        reference,
+        transfer,
+        transfer_costs,
     )
 
 

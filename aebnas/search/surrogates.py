@@ -286,21 +286,52 @@ def fit_prior(
     }
 
 
-def _predictor_dirs(root: Path, dataset: str, target: str) -> list[Path]:
-    """Saved predictors for ``target`` and ``dataset`` among ``root``'s sub-folders."""
-    found = []
+def _predictor_dirs(root: Path, target: str) -> dict[str | None, list[Path]]:
+    """Saved predictors for ``target`` among ``root``'s sub-folders, by the dataset they were
+    fit on (``None``: not recorded)."""
+    found: dict[str | None, list[Path]] = {}
     for meta_path in sorted(root.glob(f"*/{METADATA_FILE}")):
         meta = read_json(meta_path)
-        if meta.get("target") == target and meta.get("dataset") in (None, dataset):
-            found.append(meta_path.parent)
+        if meta.get("target") == target:
+            found.setdefault(meta.get("dataset"), []).append(meta_path.parent)
     return found
+
+
+@dataclass
+class LoadedPrior:
+    """Saved prior predictors and where they come from.
+
+    Args:
+        predictors: One fitted predictor per target.
+        transferred_from: The dataset they were fit on when it is not the search's (a transfer
+            prior, shifted and rescaled on the search's results by
+            :class:`~aebnas.predictors.prior.PriorPredictor`), else ``None``.
+    """
+
+    predictors: dict[str, Predictor]
+    transferred_from: str | None = None
+
+
+def _choose_dirs(root: Path, dataset: str, target: str) -> list[Path]:
+    """The saved ``target`` predictors to use: ``root/target``, else those fit on ``dataset``
+    (or on an unrecorded one), else those of exactly one other dataset (transfer)."""
+    if (root / target).is_dir():
+        return [root / target]
+    by_dataset = _predictor_dirs(root, target)
+    own = by_dataset.pop(dataset, []) + by_dataset.pop(None, [])
+    if own:
+        return own
+    return [d for dirs in by_dataset.values() for d in dirs]
 
 
 def load_prior(
     directory: str | Path, space: SearchSpace, dataset: str, kind: str | None = None
-) -> dict[str, Predictor]:
+) -> LoadedPrior:
     """Saved prior predictors (written by ``python -m aebnas.predictors fit``), checked against
     the space and target.
+
+    Predictors fit on another dataset are accepted as a transfer prior when the folder holds none
+    of the search's dataset.
 
     Args:
         directory: Either holds ``accuracy/`` and ``avg_macs/``, or predictor folders whose
@@ -310,24 +341,25 @@ def load_prior(
         dataset: The search's dataset.
         kind: Preferred model kind.
     """
-    root, chosen = Path(directory), {}
+    root, chosen, sources = Path(directory), {}, set()
     if not root.is_dir():
         raise UserError(f"--predictors {root} is not a folder; pass a folder of saved predictors")
     check_contained(root)
     for target in TARGETS:
-        found = (
-            [root / target] if (root / target).is_dir() else _predictor_dirs(root, dataset, target)
-        )
+        found = _choose_dirs(root, dataset, target)
         if len(found) > 1:
             found = [d for d in found if read_json(d / METADATA_FILE).get("model") == kind] or found
         if len(found) != 1:
             names = ", ".join(str(d) for d in found) or "none"
             raise UserError(
-                f"--predictors {root}: need exactly one saved {target} predictor for {dataset} "
+                f"--predictors {root}: need exactly one saved {target} predictor "
                 f"(found: {names}); put them in {root}/accuracy and {root}/avg_macs"
             )
-        chosen[target] = load_predictor(found[0], space=space, expect_target=target).predictor
-    return chosen
+        loaded = load_predictor(found[0], space=space, expect_target=target)
+        chosen[target] = loaded.predictor
+        sources.add(read_json(found[0] / METADATA_FILE).get("dataset") or dataset)
+    source = ", ".join(sorted(sources - {dataset})) or None
+    return LoadedPrior(chosen, source)
 
 
 def fit_surrogates(

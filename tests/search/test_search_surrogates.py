@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pytest
 from aebnas.archive import read_archive
 from aebnas.errors import UserError
 from aebnas.predictors.cli import main as predictors_main
+from aebnas.predictors.store import METADATA_FILE
 from aebnas.search.problem import SearchProblem
 from aebnas.search.surrogates import (
     OffsetPredictor,
@@ -17,7 +20,7 @@ from aebnas.search.surrogates import (
     load_prior,
     training_set,
 )
-from tests.search.synthetic import FormulaCosts, space, write_archive
+from tests.search.synthetic import DATASET, FormulaCosts, space, write_archive
 
 PROBLEM = SearchProblem("open", None, 0.005, 0.0, 20.0)
 
@@ -53,7 +56,9 @@ def test_training_rows_average_seeds_and_skip_failures(tmp_path: Path) -> None:
 
 def test_saved_predictors_are_a_prior_with_a_per_fidelity_offset(saved: tuple[Path, list]) -> None:
     directory, low = saved
-    prior = load_prior(directory, space(), "fashion-mnist", kind="xgb")
+    loaded = load_prior(directory, space(), "fashion-mnist", kind="xgb")
+    assert loaded.transferred_from is None
+    prior = loaded.predictors
     costs = FormulaCosts()
     high = full_fidelity(low[:6], shift=0.05)
     X_all = training_set(low, PROBLEM, costs).X
@@ -75,3 +80,25 @@ def test_saved_predictors_are_a_prior_with_a_per_fidelity_offset(saved: tuple[Pa
 def test_load_prior_needs_one_predictor_per_target(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="exactly one saved accuracy predictor"):
         load_prior(tmp_path, space(), "fashion-mnist")
+
+
+def test_another_datasets_predictors_are_a_transfer_prior(saved: tuple[Path, list]) -> None:
+    directory, _ = saved
+    loaded = load_prior(directory, space(), "digits", kind="xgb")
+    assert loaded.transferred_from == DATASET
+    assert set(loaded.predictors) == {"accuracy", "avg_macs"}
+
+
+def test_own_datasets_predictors_win_over_another_datasets(
+    saved: tuple[Path, list], tmp_path: Path
+) -> None:
+    directory, _ = saved
+    mixed = tmp_path / "mixed"
+    for target in ("accuracy", "avg_macs"):
+        shutil.copytree(directory / f"low-xgb-{target}", mixed / f"own-{target}")
+        other = mixed / f"other-{target}"
+        shutil.copytree(directory / f"low-xgb-{target}", other)
+        meta = json.loads((other / METADATA_FILE).read_text())
+        (other / METADATA_FILE).write_text(json.dumps({**meta, "dataset": "digits"}))
+    loaded = load_prior(mixed, space(), DATASET)
+    assert loaded.transferred_from is None
