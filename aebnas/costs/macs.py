@@ -1,11 +1,15 @@
-"""MAC accounting with fvcore on the real modules, cached per block and per architecture.
+"""MAC accounting on the real modules, cached per block and per architecture.
 
-What is counted (one multiply-accumulate = 1 MAC, reported in millions, MMACs):
+Counted by PyTorch's own ``torch.utils.flop_counter.FlopCounterMode`` during one forward pass
+of the real module (no tracing), with fvcore's conventions (the counts this project has always
+recorded; a test checks they equal fvcore's ``FlopCountAnalysis`` on every block and branch
+kind). One multiply-accumulate = 1 MAC, reported in millions (MMACs):
 
-- fvcore's defaults: convolutions, linear layers and matmuls, batch-norm (eval mode: 2 per
-  element, as fvcore counts it), adaptive average pooling (1 per input element);
+- convolutions, linear layers and matmuls (PyTorch's formulas, halved: it counts 2 FLOPs a MAC);
+- batch-norm (eval mode: 2 per element with an affine transform, as fvcore counts it), adaptive
+  average pooling (1 per input element; a 1x1 output runs as ``mean``);
 - the exit branches' bicubic resize, which runs as two matmuls (counted as matmuls);
-- added here: 2x2 max/avg pooling (1 per input element).
+- 2x2 max/avg pooling (1 per input element).
 
 Convolutions are counted as they run: kernel taps that can only see zero padding (a 7x7
 depthwise kernel on a 1x1 map) are trimmed (:mod:`aebnas.models.trimmed`), so they are not counted.
@@ -19,7 +23,6 @@ of the whole path traced end to end.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -29,36 +32,47 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-
-with warnings.catch_warnings():  # fvcore's import scripts a function with the deprecated jit API
-    warnings.simplefilter("ignore", FutureWarning)
-    from fvcore.nn import FlopCountAnalysis
-    from fvcore.nn.jit_handles import get_shape
+from torch.utils.flop_counter import FlopCounterMode
 
 from aebnas.models.backbone import FinalHead, build_stage, build_stem, stage_in_channels
 from aebnas.models.branches import BranchStage, branch_classifier
 from aebnas.space.architecture import Architecture, Block, BranchModule, Exit
 from aebnas.space.spaces import BackboneSpec, SearchSpace
 
-
-def _pool_handle(inputs: list[Any], outputs: list[Any]) -> int:
-    return prod(get_shape(inputs[0]))
+aten = torch.ops.aten
 
 
-EXTRA_HANDLES = {
-    "aten::max_pool2d": _pool_handle,
-    "aten::avg_pool2d": _pool_handle,
+def _per_input_element(x_shape: Sequence[int], *args: Any, **kwargs: Any) -> int:
+    return 2 * prod(x_shape)  # FLOPs: the total is halved into MACs
+
+
+def _batch_norm(
+    x_shape: Sequence[int], weight_shape: Sequence[int] | None, *args: Any, **kwargs: Any
+) -> int:
+    return 2 * prod(x_shape) * (2 if weight_shape is not None else 1)
+
+
+#: Ops fvcore counts (or we added to it) that PyTorch's counter does not: formula in FLOPs
+#: (2 per MAC) of the argument shapes.
+EXTRA_FORMULAS = {
+    aten.native_batch_norm: _batch_norm,
+    aten._native_batch_norm_legit_no_training: _batch_norm,
+    aten.mean: _per_input_element,
+    aten._adaptive_avg_pool2d: _per_input_element,
+    aten.avg_pool2d: _per_input_element,
+    aten.max_pool2d_with_indices: _per_input_element,
+    aten.max_pool2d: _per_input_element,
 }
 
 
 def count_macs(module: nn.Module, inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> int:
-    """fvcore's MAC count of ``module`` (put in eval mode) on ``inputs``, with our extra handles."""
+    """MACs of one forward of ``module`` (put in eval mode) on ``inputs``."""
     module.eval()
-    analysis = FlopCountAnalysis(module, inputs).set_op_handle(**EXTRA_HANDLES)
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    analysis.tracer_warnings("none")
-    with torch.no_grad():
-        return int(analysis.total())
+    counter = FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS)
+    args = inputs if isinstance(inputs, tuple) else (inputs,)
+    with torch.no_grad(), counter:
+        module(*args)
+    return counter.get_total_flops() // 2
 
 
 def _spatial_after(size: int, stride: int) -> int:
@@ -78,9 +92,8 @@ def stage_input_sizes(spec: BackboneSpec, resolution: int) -> list[int]:
 
 @cache
 def _stem_macs(spec: BackboneSpec, in_channels: int, resolution: int) -> int:
-    return count_macs(
-        build_stem(in_channels, spec), torch.zeros(1, in_channels, resolution, resolution)
-    )
+    stem = build_stem(in_channels, spec)
+    return count_macs(stem, torch.zeros(1, in_channels, resolution, resolution))
 
 
 @cache
@@ -102,9 +115,8 @@ def _stage_macs(spec: BackboneSpec, stage: int, blocks: tuple[Block, ...], size:
 
 @cache
 def _head_macs(spec: BackboneSpec, num_classes: int, size: int) -> int:
-    return count_macs(
-        FinalHead(spec, num_classes), torch.zeros(1, spec.stage_widths[-1], size, size)
-    )
+    head = FinalHead(spec, num_classes)
+    return count_macs(head, torch.zeros(1, spec.stage_widths[-1], size, size))
 
 
 @cache
@@ -118,8 +130,8 @@ def _branch_stage_macs(channels: int, gene: BranchModule, size: int) -> tuple[in
 
 @cache
 def _branch_classifier_macs(channels: int, num_classes: int, size: int) -> int:
-    x = torch.zeros(1, channels, size, size)
-    return count_macs(branch_classifier(channels, num_classes), x)
+    classifier = branch_classifier(channels, num_classes)
+    return count_macs(classifier, torch.zeros(1, channels, size, size))
 
 
 def _branch_macs(channels: int, gene: Exit, num_classes: int, size: int) -> int:

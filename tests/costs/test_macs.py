@@ -1,6 +1,14 @@
+import warnings
+from math import prod
+
 import numpy as np
 import torch
 from torch import nn
+
+with warnings.catch_warnings():  # fvcore's import scripts a function with the deprecated jit API
+    warnings.simplefilter("ignore", FutureWarning)
+    from fvcore.nn import FlopCountAnalysis
+    from fvcore.nn.jit_handles import get_shape
 
 from aebnas.costs import ExitCosts, count_macs, exit_costs
 from aebnas.models import build_network
@@ -42,6 +50,30 @@ def test_cumulative_cost_equals_whole_path_traced_end_to_end():
         for k, cumulative in enumerate(costs.cumulative()):
             traced = count_macs(PathToExit(net, k), x) / 1e6
             assert abs(cumulative - traced) <= 0.005 * traced, (arch, k, cumulative, traced)
+
+
+def fvcore_macs(module: nn.Module, x: torch.Tensor) -> int:
+    """fvcore's count (the project's convention), with 2x2 pooling at 1 MAC per input element."""
+
+    def pool(inputs: list, outputs: list) -> int:
+        return prod(get_shape(inputs[0]))
+
+    analysis = FlopCountAnalysis(module.eval(), x)
+    analysis.set_op_handle(**{"aten::max_pool2d": pool, "aten::avg_pool2d": pool})
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    with torch.no_grad():
+        return int(analysis.total())
+
+
+def test_counts_equal_fvcores_on_every_exit_path():
+    """Block kinds, branch ops, resizes and pooling over 8 architectures, each exit's path."""
+    for arch in sample_architectures(SPACE, 8, seed=3):
+        net = build_network(arch, SPACE, 3, 100)
+        x = torch.zeros(1, 3, arch.resolution, arch.resolution)
+        for k in range(len(arch.exit_positions) + 1):
+            path = PathToExit(net, k)
+            assert count_macs(path, x) == fvcore_macs(path, x), (arch.canonical, k)
 
 
 def test_cumulative_skips_inactive_branches():
