@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, Self
 
 from aebnas.config import ExecutionConfig
@@ -65,6 +66,16 @@ def make_executor(settings: ExecutorSettings) -> Executor:
     if settings.workers < 1:
         raise UserError(f"--workers must be at least 1, got {settings.workers}")
     return EXECUTORS.get(settings.execution.executor)(settings)
+
+
+def check_execution(execution: ExecutionConfig) -> None:
+    """One-line errors for an ``execution`` section no executor can use (before any file)."""
+    EXECUTORS.get(execution.executor)
+    if execution.storage is not None and not Path(execution.storage).is_dir():
+        raise UserError(
+            f"execution.storage {execution.storage} is not a folder; create it where the "
+            "workers and this machine both see it, or drop --storage"
+        )
 
 
 class ExecutorBase:
