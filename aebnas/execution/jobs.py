@@ -176,7 +176,6 @@ def run_job(job: Job) -> JobResult:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-
 def task_from_config(
     config: Config,
     fidelity_name: str,

@@ -82,6 +82,10 @@ class LocalExecutor(ExecutorBase):
         """Process id -> architecture of each worker busy with a job (for monitoring)."""
         return {w.process.pid or 0: w.job.arch for w in self._pool if w.job is not None}
 
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live worker processes."""
+        return [w.process.pid or 0 for w in self._pool if w.process.is_alive()]
+
     def _run_in_pool(self, jobs: Sequence[Job]) -> Iterator[JobResult]:
         queue: deque[tuple[Job, int]] = deque((job, 0) for job in jobs)
         while len(self._pool) < min(self.workers, len(jobs)):
