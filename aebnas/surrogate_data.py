@@ -36,6 +36,7 @@ from aebnas.data import dataset_info
 from aebnas.errors import UserError, run_cli
 from aebnas.execution import Executor, ExecutorSettings, Job, Task, make_executor
 from aebnas.execution.cli import add_execution_arguments, execution_overrides
+from aebnas.execution.executors import check_execution
 from aebnas.execution.jobs import remember_dataset, task_dataset, task_from_config
 from aebnas.execution.local import LocalExecutor
 from aebnas.outputs import check_output_file
@@ -221,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(
             f"the seed plus --seed-offset is {seed}, outside 0..{MAX_SEED}; pass another offset"
         )
+    check_execution(config.execution)
     configure_threads(args.threads)  # the policy of the workers, checked before any file
     run(args, config)
     return 0
