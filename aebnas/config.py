@@ -195,8 +195,9 @@ class SearchConfig:
             archive's largest average MACs).
         threads: Torch CPU threads of the search process and of each training worker
             (``None``: aebnas's policy, 1 thread; see :mod:`aebnas.train.threads`).
-        workers: Processes that train a round's candidates side by side (real runs); the
-            records are those of one worker, in proposal order.
+        workers: Candidates of a round trained at the same time (real runs), by the executor
+            of the ``execution`` section; the records are those of one worker, appended as
+            they finish.
         objective: The cost the search minimises: ``macs`` (average MMACs, default) or
             ``latency`` (average batch-1 latency in ms from ``latency_profile``: thresholds are
             re-tuned from each record's validation outcomes at the latency objective).

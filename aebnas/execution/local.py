@@ -96,7 +96,8 @@ class LocalExecutor(ExecutorBase):
                     if worker.job is None and queue:
                         worker.job, worker.attempts = queue.popleft()
                         worker.attempts += 1
-                        worker.conn.send(worker.job)
+                        with contextlib.suppress(OSError):  # died idle: its sentinel tells
+                            worker.conn.send(worker.job)
                 yield from self._collect(queue)
         finally:
             for worker in [w for w in self._pool if w.job is not None]:

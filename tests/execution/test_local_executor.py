@@ -15,6 +15,7 @@ from tests.execution.execution_fixtures import (
     Killer,
     by_hash,
     comparable,
+    digits_config,
     digits_jobs,
 )
 
@@ -64,3 +65,13 @@ def test_a_worker_killed_beyond_max_retries_is_a_failed_record(
     assert "worker process died in each of 1 attempts" in failed[0]["reason"]
     ok = {r.record["hash"]: comparable(r.record) for r in results if r.record["status"] == "ok"}
     assert len(ok) == 2 and ok == {h: baseline[h] for h in ok}
+
+
+@pytest.mark.slow
+def test_a_candidate_that_fails_by_itself_is_recorded_at_once(pool: LocalExecutor) -> None:
+    pool.max_retries = 2
+    diverging = digits_config(**{"low_fidelity.lr": 1e30})  # the loss becomes non-finite
+    results = list(pool.run(digits_jobs(2, diverging)))
+    assert [r.record["status"] for r in results] == ["failed", "failed"]
+    assert all("non-finite loss" in r.record["reason"] for r in results)
+    assert [r.attempts for r in results] == [1, 1]  # not retried

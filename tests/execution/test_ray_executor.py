@@ -27,6 +27,7 @@ from tests.execution.execution_fixtures import (
     Killer,
     by_hash,
     comparable,
+    digits_config,
     digits_jobs,
     process_titles,
 )
@@ -161,6 +162,15 @@ def test_a_ray_worker_killed_beyond_max_retries_is_a_failed_record(
     assert len(ok) == 2 and ok == {h: baseline[h] for h in ok}
 
 
+@pytest.mark.slow
+def test_a_candidate_that_fails_by_itself_is_recorded_at_once_on_ray(ray_session: None) -> None:
+    diverging = digits_config(**{"low_fidelity.lr": 1e30})  # the loss becomes non-finite
+    with RayExecutor(ExecutorSettings(2, ExecutionConfig(executor="ray"))) as executor:
+        results = list(executor.run(digits_jobs(2, diverging)))
+    assert [r.record["status"] for r in results] == ["failed", "failed"]
+    assert all("non-finite loss" in r.record["reason"] for r in results)
+
+
 def _in_proposal_order(run: Path) -> list[dict[str, Any]]:
     records = read_archive(run / "archive.jsonl")[1]
     return [comparable(r) for r in sorted(records, key=lambda r: (r["round"], r["index"]))]
@@ -177,12 +187,15 @@ def test_real_search_on_ray_resumed_mid_round_equals_the_uninterrupted_run(
 ) -> None:
     config, full = tmp_path / "search.yaml", tmp_path / "full"
     config.write_text(SEARCH)
+    shared = tmp_path / "shared"  # --storage: workers write checkpoints, the driver moves them
+    shared.mkdir()
     argv = ["--config", str(config), "--out", str(full), "--workers", "2", "--json"]
-    assert run_cli(search_main, argv) == 0
+    assert run_cli(search_main, [*argv, "--storage", str(shared)]) == 0
     records = _in_proposal_order(full)
     assert len(records) == 4 and all(r["status"] == "ok" for r in records)
+    assert list(shared.iterdir()) == []
     for row in json.loads((full / "pareto.json").read_text())["front"]:
-        assert (full / row["checkpoint"]).is_file()  # trained by Ray, written by the driver
+        assert (full / row["checkpoint"]).is_file()  # trained by Ray, in the run folder
 
     # The driver "died" with round 1 half evaluated, or before round 1 was proposed (its
     # proposals then come again from round 0's records, read back in arrival order).
