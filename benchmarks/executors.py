@@ -118,7 +118,7 @@ def main() -> int:
         header = [
             "# Executors: 1 worker vs 2 local workers vs 2 Ray workers",
             "",
-            f"`{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"`{command}` (finished {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
             f"{os.cpu_count()} CPU cores, one run, ratios measured in that run).",
             "",
             f"{args.n} real candidates of {jobs[0].task.data.dataset} at low fidelity "
