@@ -125,8 +125,9 @@ class RayExecutor(ExecutorBase):
         except (ConnectionError, RuntimeError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(
-                f"cannot start or join Ray ({first}); check --ray-address / RAY_ADDRESS, or "
-                "run `ray status` on the cluster"
+                f"cannot start or join Ray ({first}); check --ray-address / RAY_ADDRESS (`ray "
+                "status` on the cluster) and, for a cluster with token authentication, set "
+                "RAY_AUTH_TOKEN to its token (`ray get-auth-token` there)"
             ) from None
         self._owns_session = True
 
