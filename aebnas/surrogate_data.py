@@ -5,6 +5,11 @@
 Killed at any moment, the same command continues where it stopped: finished records are kept,
 no candidate is trained or written twice, a torn last line is reported and set aside.
 
+Candidates train ``--workers`` at a time through :mod:`aebnas.execution`: local processes
+(default) or ``--executor ray`` (a local Ray, or a cluster with ``--ray-address``); records are
+appended as they finish, a worker that dies mid-candidate is replaced and its candidate retried
+(``--max-retries``).
+
 Other uses of the same loop:
 - ``--seed-offset 1000 --limit 20``: retrain the first 20 candidates with other seeds (noise);
 - ``--fidelity full --from-archive A --limit 15``: retrain candidates of archive A at the
