@@ -11,8 +11,10 @@
   ``PYTHONPATH``; a remote cluster gets the package shipped (Ray ``py_modules``). The other
   dependencies (torch, ...) must be installed on every node.
 - Faults: a task whose worker process dies (killed, out of memory, node lost) is retried by Ray
-  up to ``execution.max_retries`` times, then recorded as failed; exceptions of the candidate
-  itself are never retried (``retry_exceptions=False``: they are failed records already).
+  up to ``execution.max_retries`` times, then recorded as failed (also for tasks Ray's memory
+  monitor kills: ``RAY_task_oom_retries`` is set to the same bound unless already set);
+  exceptions of the candidate itself are never retried (``retry_exceptions=False``: they are
+  failed records already).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from aebnas.execution.jobs import Job, JobResult, lost_result, run_job
 INSTALL_HINT = "pip install 'aebnas[ray]' (or pip install ray)"
 #: Seconds to wait for a TCP connection to the cluster's address before giving up.
 CONNECT_SECONDS = 5.0
+#: Ray's setting of how often a task its memory monitor killed is retried (default: forever).
+OOM_RETRIES_ENV = "RAY_task_oom_retries"
 #: The default port of a Ray head (``ray start --head``).
 DEFAULT_PORT = 6379
 
@@ -114,6 +118,9 @@ class RayExecutor(ExecutorBase):
         )
 
     def _connect(self, address: str | None) -> None:
+        # Ray retries tasks its memory monitor killed without limit by default; bound them like
+        # other worker deaths (read when Ray starts in this process; a user's setting wins).
+        os.environ.setdefault(OOM_RETRIES_ENV, str(self.max_retries))
         options: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
         if address:
             check_reachable(address)
