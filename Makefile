@@ -11,6 +11,8 @@ N ?= 300
 SEED ?= 0
 CONFIG ?= configs/fashion-mnist.yaml
 WORKERS ?= 2
+# local (processes) or ray (a local Ray, or RAY_ADDRESS's cluster): aebnas/execution/
+EXECUTOR ?= local
 # make predictors: fit these models on the archive of DATASET/SPACE at low fidelity
 MODELS ?= gp xgb
 ARCHIVE ?= data/surrogates/$(DATASET)-$(SPACE)-low.jsonl
@@ -23,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,ray]"
 	touch $@
 
 # Fashion-MNIST comes from Debian's dataset-fashion-mnist package (offline); elsewhere
@@ -43,7 +45,7 @@ test: setup lint
 
 surrogate-data: setup
 	$(BIN)/python -m aebnas.surrogate_data --config $(CONFIG) --dataset $(DATASET) \
-		--space $(SPACE) -n $(N) --seed $(SEED) --workers $(WORKERS)
+		--space $(SPACE) -n $(N) --seed $(SEED) --workers $(WORKERS) --executor $(EXECUTOR)
 
 # Saved predictors (accuracy and average MACs) for reuse: predictors/<dataset>-<space>-low/.
 predictors: setup

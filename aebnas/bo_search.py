@@ -28,14 +28,17 @@ from aebnas.archive import read_archive
 from aebnas.cli import ArgumentParser
 from aebnas.config import Config, apply_overrides, load_config
 from aebnas.errors import UserError, run_cli
+from aebnas.execution.cli import EXECUTION_FLAGS, add_execution_arguments, execution_overrides
+from aebnas.execution.executors import check_execution
 from aebnas.predictors.base import PREDICTORS
 from aebnas.search import ACQUISITIONS, STRATEGIES, SearchResult, execute, resume, start
 from aebnas.search.loop import CONFIG_FILE
 from aebnas.supernet.checkpoint import read_info
 from aebnas.train import configure_threads, resolve_device
 
-#: Flags that may change when a run is resumed (everything else comes from its config.yaml).
-RESUME_FLAGS = ("budget", "json", "resume", "debug")
+#: Flags that may change when a run is resumed (everything else comes from its config.yaml);
+#: where and by how many workers candidates train does not change their records.
+RESUME_FLAGS = ("budget", "json", "resume", "debug", "workers", *EXECUTION_FLAGS)
 
 
 def build_parser() -> ArgumentParser:
@@ -84,6 +87,7 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     parser.add_argument("--benchmark", metavar="ARCHIVE", help="answer from this archive's rows")
     parser.add_argument("--json", action="store_true", help="print one JSON summary line")
+    add_execution_arguments(parser)
     return parser
 
 
@@ -113,6 +117,7 @@ def _overrides(args: Any) -> dict[str, Any]:
         "search.target_latency": args.target_latency,
         "full_fidelity.supernet": args.supernet,
         "search.workers": args.workers,
+        **execution_overrides(args),
     }
 
 
@@ -141,6 +146,7 @@ def check_config(config: Config) -> Config:
     if search.initial < 0:
         raise UserError(f"search.initial must be >= 0, got {search.initial}")
     STRATEGIES.get(search.strategy)
+    check_execution(config.execution)
     ACQUISITIONS.get(search.acquisition)
     PREDICTORS.get(search.surrogate)
     resolve_device(config.device)
@@ -203,8 +209,17 @@ def resumed_config(args: Any) -> Config:
     path = Path(args.resume) / CONFIG_FILE
     if not path.is_file():
         raise UserError(f"{args.resume} holds no search to resume ({CONFIG_FILE} is missing)")
-    config = apply_overrides(load_config(path), {"search.budget": args.budget})
+    config = apply_overrides(load_config(path), resume_overrides(args))
     return check_config(config)
+
+
+def resume_overrides(args: Any) -> dict[str, Any]:
+    """What a resumed run may change: its budget, and where and by how many workers it trains."""
+    return {
+        "search.budget": args.budget,
+        "search.workers": args.workers,
+        **execution_overrides(args),
+    }
 
 
 def default_run_dir(config: Config) -> Path:

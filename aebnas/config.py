@@ -195,8 +195,9 @@ class SearchConfig:
             archive's largest average MACs).
         threads: Torch CPU threads of the search process and of each training worker
             (``None``: aebnas's policy, 1 thread; see :mod:`aebnas.train.threads`).
-        workers: Processes that train a round's candidates side by side (real runs); the
-            records are those of one worker, in proposal order.
+        workers: Candidates of a round trained at the same time (real runs), by the executor
+            of the ``execution`` section; the records are those of one worker, appended as
+            they finish.
         objective: The cost the search minimises: ``macs`` (average MMACs, default) or
             ``latency`` (average batch-1 latency in ms from ``latency_profile``: thresholds are
             re-tuned from each record's validation outcomes at the latency objective).
@@ -236,6 +237,35 @@ class SearchConfig:
         if self.objective == "macs" and (self.max_latency or self.target_latency):
             return "--max-latency/--target-latency need --objective latency"
         return None
+
+
+@dataclass
+class ExecutionConfig:
+    """Where candidates are evaluated (``surrogate_data``, ``bo_search``; see
+    :mod:`aebnas.execution`). The worker count is the command's (``--workers``,
+    ``search.workers``).
+
+    Args:
+        executor: ``local`` (worker processes on this machine) or ``ray`` (Ray tasks on a local
+            or running Ray cluster; needs ``pip install 'aebnas[ray]'``).
+        ray_address: Address of a running Ray cluster (``host:6379`` or ``ray://host:10001``);
+            ``None``: ``$RAY_ADDRESS`` if set, else a local Ray instance is started.
+        num_cpus: CPUs Ray reserves for each candidate (its torch threads are ``threads``).
+        num_gpus: GPUs Ray reserves for each candidate (1 on a GPU cluster: one GPU each).
+        max_retries: Times a candidate whose worker process died (killed, out of memory) is
+            started again before it is recorded as failed; a candidate that fails by itself
+            (NaN loss, a shape error) is recorded at once, never retried.
+        storage: A folder the workers and this machine both see: workers write checkpoints
+            there and the driver moves them into the run folder (``None``: checkpoints come
+            back as bytes).
+    """
+
+    executor: str = "local"
+    ray_address: str | None = None
+    num_cpus: float = field(default=1.0, metadata=positive())
+    num_gpus: float = field(default=0.0, metadata=at_least(0))
+    max_retries: int = field(default=2, metadata=at_least(0))
+    storage: str | None = None
 
 
 @dataclass
@@ -298,6 +328,7 @@ class Config:
     thresholds: ThresholdConfig = field(default_factory=ThresholdConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
 
 #: FidelityConfig keys that only exist for inherited candidates (left out of from-scratch

@@ -5,6 +5,11 @@
 Killed at any moment, the same command continues where it stopped: finished records are kept,
 no candidate is trained or written twice, a torn last line is reported and set aside.
 
+Candidates train ``--workers`` at a time through :mod:`aebnas.execution`: local processes
+(default) or ``--executor ray`` (a local Ray, or a cluster with ``--ray-address``); records are
+appended as they finish, a worker that dies mid-candidate is replaced and its candidate retried
+(``--max-retries``).
+
 Other uses of the same loop:
 - ``--seed-offset 1000 --limit 20``: retrain the first 20 candidates with other seeds (noise);
 - ``--fidelity full --from-archive A --limit 15``: retrain candidates of archive A at the
@@ -14,17 +19,15 @@ Other uses of the same loop:
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing as mp
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aebnas.archive import Archive, read_archive, record_key
-from aebnas.archive.records import candidate_record
 from aebnas.cli import ArgumentParser
 from aebnas.config import (
     MAX_SEED,
@@ -34,94 +37,23 @@ from aebnas.config import (
     fidelity_dict,
     load_config,
 )
-from aebnas.data import Dataset, dataset_info, load_dataset
+from aebnas.data import dataset_info
 from aebnas.errors import UserError, run_cli
-from aebnas.evaluate import evaluate_architecture
+from aebnas.execution import Executor, ExecutorSettings, Job, Task, make_executor
+from aebnas.execution.cli import add_execution_arguments, execution_overrides
+from aebnas.execution.executors import check_execution
+from aebnas.execution.jobs import remember_dataset, task_dataset, task_from_config
+from aebnas.execution.local import LocalExecutor
 from aebnas.outputs import check_output_file
-from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace, get_space, parse_architecture
+from aebnas.space import ENCODING_VERSION, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_stratified
 from aebnas.supernet.checkpoint import read_info
-from aebnas.train import configure_threads, resolve_device
-from aebnas.train.workers import init_training_worker
+from aebnas.train import configure_threads
 
 
 def default_archive_path(dataset: str, space: str, fidelity: str) -> Path:
     safe = dataset.replace(":", "_").replace("/", "_")
     return Path("data/surrogates") / f"{safe}-{space}-{fidelity}.jsonl"
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-    """One candidate to evaluate."""
-
-    arch: str
-    seed: int
-
-
-@dataclasses.dataclass(frozen=True)
-class RunSpec:
-    """Everything a worker needs (picklable)."""
-
-    config: Config
-    fidelity_name: str
-    fidelity: FidelityConfig
-    threads: int | None
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def load_run_dataset(spec: RunSpec) -> Dataset:
-    """The run's dataset (a missing or corrupted file is a one-line :class:`UserError`)."""
-    data = spec.config.data
-    return load_dataset(data.dataset, data.root, data.val_size, seed=spec.config.seed)
-
-
-def _init_worker(spec: RunSpec, dataset: Dataset | None = None) -> None:
-    init_training_worker(spec.threads)
-    info = dataset_info(spec.config.data.dataset)
-    _WORKER["spec"] = spec
-    _WORKER["space"] = get_space(spec.config.space, info.resolutions)
-    _WORKER["dataset"] = dataset if dataset is not None else load_run_dataset(spec)
-
-
-def _init_pool_worker(spec: RunSpec) -> None:
-    # An initialiser that raises makes multiprocessing respawn the worker forever; keep the
-    # failure and report it from the first job instead, which ends the run.
-    try:
-        _init_worker(spec)
-    except Exception as err:
-        _WORKER["init_error"] = f"{type(err).__name__}: {err}"
-
-
-def _run_job(job: Job) -> dict[str, Any]:
-    if "init_error" in _WORKER:
-        raise UserError(
-            f"a worker process could not start ({_WORKER['init_error']}); fix the cause or run "
-            "with --workers 1 to see it directly"
-        )
-    spec: RunSpec = _WORKER["spec"]
-    return evaluate_job(job, spec, _WORKER["space"], _WORKER["dataset"])
-
-
-def evaluate_job(job: Job, spec: RunSpec, space: SearchSpace, dataset: Dataset) -> dict[str, Any]:
-    """Evaluate one candidate into an archive record (failures become records, not raises)."""
-    arch = parse_architecture(job.arch, space)
-    return candidate_record(
-        lambda: evaluate_architecture(
-            arch,
-            space,
-            dataset,
-            spec.fidelity,
-            spec.config.thresholds,
-            seed=job.seed,
-            device=resolve_device(spec.config.device),
-            keep_outcomes=True,
-        ),
-        arch,
-        job.seed,
-        spec.fidelity_name,
-    )
 
 
 def fidelity_label(which: str, fidelity: FidelityConfig) -> str:
@@ -142,7 +74,7 @@ def supernet_identity(path: str, dataset: str) -> str:
     return info.sha256
 
 
-def plan_jobs(args: Any, space: SearchSpace, config: Config) -> list[Job]:
+def plan_jobs(args: Any, space: SearchSpace, config: Config, task: Task) -> list[Job]:
     """The candidates of this run, in a fixed order (so a resumed run plans the same jobs)."""
     if args.from_archive:
         _, records = read_archive(args.from_archive)
@@ -152,7 +84,7 @@ def plan_jobs(args: Any, space: SearchSpace, config: Config) -> list[Job]:
         archs = [a.canonical for a in sample_stratified(space, args.n, config.seed)]
     if args.limit is not None:
         archs = archs[: args.limit]
-    return [Job(arch, config.seed + args.seed_offset) for arch in archs]
+    return [Job(task, arch, config.seed + args.seed_offset) for arch in archs]
 
 
 def _progress() -> Progress:
@@ -164,20 +96,6 @@ def _progress() -> Progress:
         TimeRemainingColumn(),
         disable=not sys.stderr.isatty(),
     )
-
-
-def _results(
-    jobs: Sequence[Job], spec: RunSpec, workers: int, dataset: Dataset | None = None
-) -> Iterator[dict[str, Any]]:
-    """Evaluated records of ``jobs`` (in this process when ``workers <= 1``, reusing
-    ``dataset`` if given; else in a pool whose failing initialiser ends the run)."""
-    if workers <= 1:
-        _init_worker(spec, dataset)
-        yield from map(_run_job, jobs)
-        return
-    context = mp.get_context("spawn")
-    with context.Pool(workers, initializer=_init_pool_worker, initargs=(spec,)) as pool:
-        yield from pool.imap_unordered(_run_job, jobs)
 
 
 def run(args: Any, config: Config) -> Path:
@@ -201,51 +119,55 @@ def run(args: Any, config: Config) -> Path:
     if fidelity.supernet is not None:
         meta["supernet_sha256"] = supernet_identity(fidelity.supernet, config.data.dataset)
     check_output_file(out)
-    jobs = plan_jobs(args, space, config)
-    spec = RunSpec(config, fidelity_name, fidelity, args.threads)
+    task = task_from_config(config, fidelity_name, fidelity, args.threads)
+    jobs = plan_jobs(args, space, config, task)
     archive = Archive(out, meta)
     archive.check()  # a bad --out is refused before data is loaded or any file is touched
-    # Missing data files: one line before the archive opens (workers load their own copy).
-    dataset: Dataset | None = load_run_dataset(spec)
-    if args.workers > 1:
-        dataset = None
-    with archive:
-        done = archive.keys()
-        todo = [
-            j
-            for j in jobs
-            if record_key(
-                {
-                    "hash": Architecture.parse(j.arch).hash,
-                    "seed": j.seed,
-                    "fidelity_name": fidelity_name,
-                }
-            )
-            not in done
-        ]
+    with make_executor(ExecutorSettings(args.workers, config.execution, args.threads)) as executor:
+        if in_process(executor):
+            # Missing data files: one line before the archive opens; the jobs reuse the data.
+            remember_dataset(task, task_dataset(task))
+        with archive:
+            _run_jobs(archive, jobs, executor, out)
+    return out
+
+
+def in_process(executor: Executor) -> bool:
+    """Whether ``executor`` runs the jobs in this process (the local one with 1 worker)."""
+    return isinstance(executor, LocalExecutor) and executor.workers <= 1
+
+
+def _run_jobs(archive: Archive, jobs: list[Job], executor: Executor, out: Path) -> None:
+    """Evaluate the jobs ``archive`` does not hold yet, appending each record as it arrives."""
+    done = archive.keys()
+    todo = [j for j in jobs if job_key(j) not in done]
+    print(
+        f"{out}: {len(jobs) - len(todo)} of {len(jobs)} candidates already done, "
+        f"{len(todo)} to train ({executor.workers} worker(s), executor {executor.name})",
+        file=sys.stderr,
+    )
+    start, failed = time.perf_counter(), 0
+    with _progress() as bar:
+        progress = bar.add_task("run", total=len(jobs), completed=len(jobs) - len(todo), last="")
+        for result in executor.run(todo):
+            record = result.record
+            archive.append(record)
+            failed += record["status"] != "ok"
+            last = f"{100 * record.get('accuracy', 0):.1f}% {record.get('avg_macs', 0):.2f} MMACs"
+            bar.update(progress, advance=1, last=last if record["status"] == "ok" else "failed")
+    if todo:
+        per = (time.perf_counter() - start) / len(todo)
         print(
-            f"{out}: {len(jobs) - len(todo)} of {len(jobs)} candidates already done, "
-            f"{len(todo)} to train ({args.workers} worker(s))",
+            f"{len(todo)} trained in {time.perf_counter() - start:.0f} s ({per:.1f} s per "
+            f"candidate wall, {failed} failed); archive holds {len(archive)} records",
             file=sys.stderr,
         )
-        start, failed = time.perf_counter(), 0
-        with _progress() as bar:
-            task = bar.add_task("run", total=len(jobs), completed=len(jobs) - len(todo), last="")
-            for record in _results(todo, spec, args.workers, dataset):
-                archive.append(record)
-                failed += record["status"] != "ok"
-                last = (
-                    f"{100 * record.get('accuracy', 0):.1f}% {record.get('avg_macs', 0):.2f} MMACs"
-                )
-                bar.update(task, advance=1, last=last if record["status"] == "ok" else "failed")
-        if todo:
-            per = (time.perf_counter() - start) / len(todo)
-            print(
-                f"{len(todo)} trained in {time.perf_counter() - start:.0f} s ({per:.1f} s per "
-                f"candidate wall, {failed} failed); archive holds {len(archive)} records",
-                file=sys.stderr,
-            )
-    return out
+
+
+def job_key(job: Job) -> str:
+    """The archive key the record of ``job`` will have (see :func:`record_key`)."""
+    fields = {"hash": job.architecture.hash, "seed": job.seed}
+    return record_key({**fields, "fidelity_name": job.task.fidelity_name})
 
 
 def build_parser() -> ArgumentParser:
@@ -269,13 +191,16 @@ def build_parser() -> ArgumentParser:
         "--from-archive", help="retrain this archive's candidates instead of sampling"
     )
     parser.add_argument("--limit", type=int, help="only the first N planned candidates")
-    parser.add_argument("--workers", type=int, default=2, help="parallel processes (1 thread each)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="candidates trained at once (1 thread each)"
+    )
     parser.add_argument(
         "--threads", type=int, help="torch threads per worker (default 1: aebnas/train/threads.py)"
     )
     parser.add_argument(
         "--out", help="archive path (default data/surrogates/<dataset>-<space>-<fidelity>.jsonl)"
     )
+    add_execution_arguments(parser)
     return parser
 
 
@@ -294,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed,
             "low_fidelity.supernet": args.supernet,
             "low_fidelity.epochs": 0 if args.supernet else None,
+            **execution_overrides(args),
         },
     )
     seed = config.seed + args.seed_offset
@@ -301,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UserError(
             f"the seed plus --seed-offset is {seed}, outside 0..{MAX_SEED}; pass another offset"
         )
+    check_execution(config.execution)
     configure_threads(args.threads)  # the policy of the workers, checked before any file
     run(args, config)
     return 0

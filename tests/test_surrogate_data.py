@@ -145,8 +145,25 @@ def test_same_command_and_seed_give_identical_records(one_worker_records, tmp_pa
 
 
 @pytest.mark.slow
-def test_two_workers_give_the_records_of_one(one_worker_records, tmp_path):
-    two = _records_of_run(tmp_path, "two", workers=2)
+def test_two_workers_killed_and_resumed_give_the_records_of_one(one_worker_records, tmp_path):
+    """The driver of a 2-worker run is SIGKILLed after its first record; the same command
+    resumes it (2 workers) to the records of an uninterrupted 1-worker run."""
+    config, out = tmp_path / "digits.yaml", tmp_path / "two.jsonl"
+    config.write_text(TINY_DIGITS)
+    command = _command(config, out, n=3, workers=2)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while _count(out) < 1 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers die with it
+    proc.wait()
+    first = _count(out)
+    assert 1 <= first < 3, "the driver must be killed mid-way"
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{first} of 3 candidates already done, {3 - first} to train" in resumed.stderr
+    _, records = read_archive(out)
+    two = [{k: v for k, v in r.items() if k not in TIMING_FIELDS} for r in records]
 
     def by_hash(records):
         return sorted(records, key=lambda r: r["hash"])

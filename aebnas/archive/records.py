@@ -39,16 +39,36 @@ def candidate_record(
     try:
         record = evaluate()
     except (RuntimeError, ValueError, MemoryError) as err:
-        record = {
-            "arch": arch.canonical,
-            "hash": arch.hash,
-            "seed": seed,
-            "status": "failed",
-            "reason": out_of_memory_reason(err) or f"{type(err).__name__}: {err}",
-        }
+        reason = out_of_memory_reason(err) or f"{type(err).__name__}: {err}"
+        return failure_record(arch, seed, fidelity_name, reason)
     outcomes = record.pop("outcomes", None)
     if outcomes is not None:
         record["outcomes"] = pack_outcomes(outcomes)
+    return _stamped(record, fidelity_name)
+
+
+def failure_record(
+    arch: Architecture, seed: int, fidelity_name: str, reason: str
+) -> dict[str, Any]:
+    """The archive record of a candidate that could not be evaluated (``status: failed``).
+
+    Args:
+        arch: The candidate.
+        seed: Its training seed.
+        fidelity_name: ``low``, ``full`` or ``supernet``.
+        reason: Why, in one line (e.g. the exception, or a worker that kept dying).
+    """
+    record = {
+        "arch": arch.canonical,
+        "hash": arch.hash,
+        "seed": seed,
+        "status": "failed",
+        "reason": reason,
+    }
+    return _stamped(record, fidelity_name)
+
+
+def _stamped(record: dict[str, Any], fidelity_name: str) -> dict[str, Any]:
     record.update(
         fidelity_name=fidelity_name,
         encoding_version=ENCODING_VERSION,

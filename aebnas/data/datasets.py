@@ -18,7 +18,7 @@ import torch
 
 from aebnas.data.images import ImageSplit, channel_stats, resize_images, seeded_permutation
 from aebnas.data.loader import BatchLoader
-from aebnas.data.sources import SOURCES
+from aebnas.data.sources import SOURCES, folder_classes
 from aebnas.errors import UserError
 
 FOLDER_PREFIX = "folder:"
@@ -185,6 +185,21 @@ def dataset_info(name: str) -> DatasetInfo:
     """
     key, _ = _parse_name(name)
     return DATASET_DEFAULTS[key]
+
+
+def dataset_classes(name: str) -> int:
+    """Number of classes of dataset ``name`` without loading it (``folder:PATH``: its class
+    folders are counted).
+
+    Raises:
+        UserError: Unknown name, or a ``folder:PATH`` that is not an ImageFolder tree.
+    """
+    key, folder = _parse_name(name)
+    known = DATASET_DEFAULTS[key].num_classes
+    if known is not None:
+        return known
+    assert folder is not None  # only folder:PATH has no static class count
+    return len(folder_classes(folder))
 
 
 class _ResizeCache:

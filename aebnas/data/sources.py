@@ -288,6 +288,14 @@ def load_folder(root: Path, size: int = FOLDER_BASE_SIZE) -> RawData:
     Returns:
         The splits as ``(N, 3, size, size)`` uint8 images; classes are the sorted folder names.
     """
+    classes = folder_classes(root)
+    train, test = (_read_image_folder(root / split, size) for split in ("train", "test"))
+    return RawData(train, test, num_classes=len(classes), class_names=tuple(classes))
+
+
+def folder_classes(root: Path) -> list[str]:
+    """The class names of an ImageFolder tree ``root/{train,test}/<class>/``, without reading
+    any image (the layout is checked: one-line :class:`UserError` naming the fix)."""
     if not root.is_dir():
         raise UserError(f"image folder {root} does not exist; pass folder:PATH with PATH holding "
                         "train/<class>/*.png and test/<class>/*.png")
@@ -295,9 +303,7 @@ def load_folder(root: Path, size: int = FOLDER_BASE_SIZE) -> RawData:
         if not (root / split).is_dir():
             raise UserError(f"image folder {root} has no {split}/ subfolder; lay it out as "
                             f"{root}/train/<class>/*.png and {root}/test/<class>/*.png")
-    classes = _matching_classes(root)
-    train, test = (_read_image_folder(root / split, size) for split in ("train", "test"))
-    return RawData(train, test, num_classes=len(classes), class_names=tuple(classes))
+    return _matching_classes(root)
 
 
 def _matching_classes(root: Path) -> list[str]:

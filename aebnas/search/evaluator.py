@@ -2,11 +2,12 @@
 
 - :class:`TrainingEvaluator` (real searches): full-fidelity training, threshold tuning on the
   validation split, a final test-split evaluation at the tuned thresholds and a checkpoint of
-  the network (``checkpoints/<hash>.safetensors``, its name first appended to
-  ``checkpoints/written.txt``: pruning deletes only files listed there); records are labelled
-  ``fidelity_name="full"``. With ``search.workers`` > 1 a round's candidates are trained side by
-  side in worker processes (each with the thread policy of :mod:`aebnas.train.threads`, so the
-  records equal those of one worker); they are returned in proposal order.
+  the network; records are labelled ``fidelity_name="full"``. The trainings are jobs of an
+  executor (:mod:`aebnas.execution`: ``local`` processes or ``ray`` tasks, ``search.workers``
+  at once, each with the thread policy of :mod:`aebnas.train.threads`, so the records equal
+  those of one worker). Checkpoints come back to this process (bytes, or a file in the shared
+  ``execution.storage``), which writes them as ``checkpoints/<hash>.safetensors``, each name
+  first appended to ``checkpoints/written.txt`` (pruning deletes only files listed there).
 - :class:`BenchmarkEvaluator` (``--benchmark ARCHIVE``): the answer is the archive's row for the
   architecture (no training); the domain is the archive's rows. Records keep the row's
   fidelity label and are marked ``source="benchmark"``; the bulky saved outcomes and package
@@ -19,27 +20,27 @@ Both return JSON-ready result records (see :mod:`aebnas.evaluate`); a candidate-
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from aebnas.archive import read_archive
-from aebnas.archive.records import candidate_record
 from aebnas.config import Config
-from aebnas.data import Dataset, dataset_info, load_dataset
 from aebnas.errors import UserError
-from aebnas.evaluate import evaluate_architecture
-from aebnas.space import Architecture, SearchSpace, get_space, parse_architecture
-from aebnas.train import resolve_device
-from aebnas.train.workers import init_training_worker
+from aebnas.execution import Executor, ExecutorSettings, Job, JobResult, make_executor
+from aebnas.execution.jobs import remember_dataset, task_dataset, task_from_config
+from aebnas.execution.local import LocalExecutor
+from aebnas.space import Architecture, SearchSpace, parse_architecture
 
 FULL = "full"
 #: Row fields a benchmark record does not copy (large, or about the machine that trained it).
 BENCHMARK_DROP = ("outcomes", "packages", "threads", "finished")
 #: The checkpoint files a run wrote, one name a line, in its checkpoints folder.
 CHECKPOINT_LIST = "written.txt"
+#: The run folder's checkpoint folder (records name their checkpoint relative to the run).
+CHECKPOINTS_FOLDER = "checkpoints"
 
 
 def note_checkpoint(folder: Path, name: str) -> None:
@@ -62,15 +63,20 @@ def written_checkpoints(folder: Path) -> list[Path]:
 
 
 class Evaluator(Protocol):
-    """Turns an architecture into a result record."""
+    """Turns architectures into result records."""
 
     fidelity_name: str
 
-    def evaluate(self, arch: Architecture) -> dict[str, Any]: ...
+    def evaluate_many(self, archs: Sequence[Architecture]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(position in archs, record)`` of each, as soon as it is done (completion order)."""
+        ...
 
-    def evaluate_many(self, archs: Sequence[Architecture]) -> Iterator[dict[str, Any]]:
-        """The records of ``archs``, in their order, each as soon as it and those before are
-        done."""
+    def check(self) -> None:
+        """Refuse (one line) what would stop the evaluations, before the run writes files."""
+        ...
+
+    def close(self) -> None:
+        """Free the workers."""
         ...
 
 
@@ -79,90 +85,82 @@ def json_ready(record: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(record, default=float))
 
 
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (fsync'ed)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 class TrainingEvaluator:
-    """Full-fidelity training + tuning + test + checkpoint (see the module docstring).
+    """Full-fidelity training + tuning + test + checkpoint through an executor (see the module
+    docstring).
 
     Args:
-        config: Data, full-fidelity training and threshold settings, seed, device.
+        config: Data, full-fidelity training and threshold settings, seed, device, the
+            ``execution`` section and ``search.workers`` / ``search.threads``.
         space: The search space.
-        checkpoints: Folder of the network checkpoints.
-        dataset: An already loaded dataset (loaded from ``config.data`` on first use if None).
+        checkpoints: Folder of the network checkpoints (written by this process only).
     """
 
     fidelity_name = FULL
 
-    def __init__(
-        self,
-        config: Config,
-        space: SearchSpace,
-        checkpoints: Path,
-        dataset: Dataset | None = None,
-    ) -> None:
+    def __init__(self, config: Config, space: SearchSpace, checkpoints: Path) -> None:
         self.config = config
         self.space = space
         self.checkpoints = checkpoints
-        self._dataset = dataset
+        self.task = task_from_config(
+            config, FULL, config.full_fidelity, config.search.threads, test=True, checkpoint=True
+        )
+        self._executor: Executor | None = None
 
     @property
-    def dataset(self) -> Dataset:
-        if self._dataset is None:
-            data = self.config.data
-            self._dataset = load_dataset(
-                data.dataset, data.root, data.val_size, seed=self.config.seed
-            )
-        return self._dataset
+    def executor(self) -> Executor:
+        """The run's executor, started on first use (its workers keep their data loaded)."""
+        if self._executor is None:
+            search = self.config.search
+            settings = ExecutorSettings(search.workers, self.config.execution, search.threads)
+            self._executor = make_executor(settings)
+            if isinstance(self._executor, LocalExecutor) and self._executor.workers <= 1:
+                # in this process: missing data files are one line now, and the data is reused
+                remember_dataset(self.task, task_dataset(self.task))
+        return self._executor
 
-    def evaluate(self, arch: Architecture) -> dict[str, Any]:
-        """Train, tune, test and checkpoint ``arch``; a JSON-ready record."""
-        config = self.config
-        checkpoint = self.checkpoints / f"{arch.hash}.safetensors"
-        note_checkpoint(self.checkpoints, checkpoint.name)
-        record = candidate_record(
-            lambda: evaluate_architecture(
-                arch,
-                self.space,
-                self.dataset,
-                config.full_fidelity,
-                config.thresholds,
-                seed=config.seed,
-                device=resolve_device(config.device),
-                test=True,
-                checkpoint=checkpoint,
-                force=True,  # a checkpoint without an archived record is a killed attempt's
-                keep_outcomes=True,
-            ),
-            arch,
-            config.seed,
-            FULL,
-        )
-        if record["status"] == "ok":
-            record["checkpoint"] = str(Path("checkpoints") / checkpoint.name)
-        return json_ready(record)
+    def check(self) -> None:
+        """Start the executor (Ray reachable and able to give the resources; data loads when
+        the candidates train in this process)."""
+        self.executor  # noqa: B018
 
-    def evaluate_many(self, archs: Sequence[Architecture]) -> Iterator[dict[str, Any]]:
-        """:meth:`evaluate` of each, in ``search.workers`` processes when that is > 1."""
-        workers = min(self.config.search.workers, len(archs))
-        if workers <= 1:
-            yield from map(self.evaluate, archs)
-            return
-        context = mp.get_context("spawn")
-        initargs = (self.config, self.checkpoints)
-        with context.Pool(workers, initializer=_init_worker, initargs=initargs) as pool:
-            yield from pool.imap(_evaluate_in_worker, [a.canonical for a in archs])
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
 
+    def evaluate_many(self, archs: Sequence[Architecture]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Train, tune, test and checkpoint each of ``archs`` (JSON-ready records)."""
+        positions = {a.canonical: i for i, a in enumerate(archs)}
+        jobs = [Job(self.task, a.canonical, self.config.seed) for a in archs]
+        for result in self.executor.run(jobs):
+            yield positions[result.job.arch], json_ready(self._keep_checkpoint(result))
 
-_WORKER: dict[str, TrainingEvaluator] = {}
-
-
-def _init_worker(config: Config, checkpoints: Path) -> None:
-    init_training_worker(config.search.threads)
-    space = get_space(config.space, dataset_info(config.data.dataset).resolutions)
-    _WORKER["evaluator"] = TrainingEvaluator(config, space, checkpoints)
-
-
-def _evaluate_in_worker(arch: str) -> dict[str, Any]:
-    evaluator = _WORKER["evaluator"]
-    return evaluator.evaluate(parse_architecture(arch, evaluator.space))
+    def _keep_checkpoint(self, result: JobResult) -> dict[str, Any]:
+        """Write the result's checkpoint into the run folder; the record names it."""
+        record = result.record
+        if record["status"] != "ok" or (result.checkpoint is None and not result.checkpoint_path):
+            return record
+        name = f"{record['hash']}.safetensors"
+        note_checkpoint(self.checkpoints, name)
+        target = self.checkpoints / name
+        if result.checkpoint is not None:
+            write_atomic_bytes(target, result.checkpoint)
+        else:
+            assert result.checkpoint_path is not None
+            shutil.move(result.checkpoint_path, target)
+        record["checkpoint"] = str(Path(CHECKPOINTS_FOLDER) / name)
+        return record
 
 
 class BenchmarkEvaluator:
@@ -202,8 +200,14 @@ class BenchmarkEvaluator:
         """One record per architecture (the first row of each)."""
         return list(self.rows.values())
 
-    def evaluate_many(self, archs: Sequence[Architecture]) -> Iterator[dict[str, Any]]:
-        return map(self.evaluate, archs)
+    def evaluate_many(self, archs: Sequence[Architecture]) -> Iterator[tuple[int, dict[str, Any]]]:
+        return enumerate(map(self.evaluate, archs))
+
+    def check(self) -> None:
+        """Nothing to check: the rows were read on construction."""
+
+    def close(self) -> None:
+        """Nothing to free."""
 
     def evaluate(self, arch: Architecture) -> dict[str, Any]:
         row = self.rows.get(arch.canonical)

@@ -23,19 +23,25 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aebnas.archive import Archive, read_archive
 from aebnas.config import Config, dump_config
-from aebnas.data import dataset_info
+from aebnas.data import dataset_classes, dataset_info
 from aebnas.errors import UserError
 from aebnas.outputs import check_output_folder
 from aebnas.predictors.base import Predictor
 from aebnas.predictors.features import dataset_num_classes
-from aebnas.search.evaluator import FULL, BenchmarkEvaluator, Evaluator, TrainingEvaluator
+from aebnas.search.evaluator import (
+    CHECKPOINTS_FOLDER,
+    FULL,
+    BenchmarkEvaluator,
+    Evaluator,
+    TrainingEvaluator,
+)
 from aebnas.search.latency import RecordLatency
 from aebnas.search.pool import CostTable, Domain, FixedDomain, GeneratedDomain, PoolSettings
 from aebnas.search.problem import SearchProblem, problem_from_config
@@ -46,7 +52,7 @@ from aebnas.space import SearchSpace, get_space
 ARCHIVE_FILE = "archive.jsonl"
 CONFIG_FILE = "config.yaml"
 ROUNDS_DIR = "rounds"
-CHECKPOINTS_DIR = "checkpoints"
+CHECKPOINTS_DIR = CHECKPOINTS_FOLDER
 
 Log = Callable[[str], None]
 
@@ -203,8 +209,7 @@ def prepare(config: Config, run_dir: Path, meta: dict[str, Any]) -> SearchSetup:
         bench = BenchmarkEvaluator(meta["benchmark"], space, limit=meta["benchmark_rows"])
         evaluator, reference = bench, list(bench.row_records)
     else:
-        trainer = TrainingEvaluator(config, space, run_dir / CHECKPOINTS_DIR)
-        evaluator = trainer
+        evaluator = TrainingEvaluator(config, space, run_dir / CHECKPOINTS_DIR)
         if meta.get("prior_archive"):
             _, records = _checked_archive(meta["prior_archive"], config, "archive", True)
             source = meta.get("prior_dataset", config.data.dataset)
@@ -214,7 +219,7 @@ def prepare(config: Config, run_dir: Path, meta: dict[str, Any]) -> SearchSetup:
                 transfer = records[: meta["prior_records"]]
                 transfer_costs = transfer_cost_table(config.space, source, transfer)
         if classes is None:
-            classes = trainer.dataset.num_classes
+            classes = dataset_classes(config.data.dataset)  # counted, the data is not loaded
     costs = CostTable(space, info.channels, classes or 0)
     costs.add_records(reference or prior_records)
     record_cost = None
@@ -351,10 +356,10 @@ def run_rounds(
     records = list(archive.records)
     r = 0
     while True:
-        before = [x for x in records if x["round"] < r]
+        before = in_proposal_order(x for x in records if x["round"] < r)
         n = min(search.batch_size, search.budget - len(before))
         if n <= 0 or (stop is not None and records and stop(records)):
-            return records
+            return in_proposal_order(records)
         plan = load_plan(run_dir, r)
         if plan is None:
             plan = strategy(round_input(setup, r, n, before))
@@ -362,18 +367,25 @@ def run_rounds(
             log(f"round {r}: proposed {len(plan.proposals)} ({_plan_summary(plan)})")
         if not plan.proposals:
             log(f"round {r}: the domain has no unevaluated candidate left; stopping")
-            return records
+            return in_proposal_order(records)
         done = {x["arch"] for x in records}
         todo = [(i, p) for i, p in enumerate(plan.proposals) if p.arch.canonical not in done]
-        evaluated = setup.evaluator.evaluate_many([p.arch for _, p in todo])
-        for (i, proposal), record in zip(todo, evaluated, strict=True):
+        # Records are appended as they arrive (completion order with parallel workers); every
+        # decision reads them back in proposal order, so the run does not depend on timing.
+        for position, record in setup.evaluator.evaluate_many([p.arch for _, p in todo]):
+            i, proposal = todo[position]
             record.update(round=r, index=i, strategy=search.strategy, proposal=proposal.to_json())
             archive.append(record)
             records.append(record)
             _log_evaluation(log, setup, records, r)
             if stop is not None and stop(records):
-                return records
+                return in_proposal_order(records)
         r += 1
+
+
+def in_proposal_order(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` sorted by round, then position in the round's proposals."""
+    return sorted(records, key=lambda x: (x["round"], x["index"]))
 
 
 def _plan_summary(plan: RoundPlan) -> str:
@@ -406,8 +418,7 @@ def start(config: Config, run_dir: Path, benchmark: str | None) -> tuple[SearchS
         raise UserError(f"{run_dir} already holds a search; continue it with --resume {run_dir}")
     meta = _new_meta(config, benchmark)
     setup = prepare(config, run_dir, meta)
-    if isinstance(setup.evaluator, TrainingEvaluator):
-        setup.evaluator.dataset  # noqa: B018  (missing data files: one line, no folder yet)
+    setup.evaluator.check()  # missing data files, Ray unreachable: one line, no folder yet
     if config.search.predictors and not setup.benchmark:
         setup.prior()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -424,6 +435,7 @@ def resume(run_dir: Path, config: Config) -> tuple[SearchSetup, Archive]:
     if meta.get("kind") != "aebnas.search":
         raise UserError(f"{path} is not the archive of a search run")
     setup = prepare(config, run_dir, dict(meta))
+    setup.evaluator.check()
     return setup, Archive(path, setup.meta)
 
 
@@ -438,8 +450,11 @@ def execute(
     from aebnas.report import write_outputs
 
     started = time.perf_counter()
-    with archive:
-        records = run_rounds(setup, archive, log, stop)
+    try:
+        with archive:
+            records = run_rounds(setup, archive, log, stop)
+    finally:
+        setup.evaluator.close()
     return write_outputs(setup, records, time.perf_counter() - started, plots=report)
 
 

@@ -478,3 +478,17 @@ def test_batch_preparation_restores_thread_count() -> None:
     for _ in loader:
         pass
     assert torch.get_num_threads() == before
+
+
+def test_class_count_without_loading_the_images(tmp_path: Path) -> None:
+    from aebnas.data import dataset_classes
+    from aebnas.errors import UserError
+
+    for split in ("train", "test"):
+        for name in ("cat", "dog", "eel"):
+            (tmp_path / split / name).mkdir(parents=True)  # no image: nothing is read
+    assert dataset_classes(f"folder:{tmp_path}") == 3
+    assert dataset_classes("digits") == 10 and dataset_classes("cifar100") == 100
+    (tmp_path / "test" / "eel").rmdir()
+    with pytest.raises(UserError, match="class folders differ"):
+        dataset_classes(f"folder:{tmp_path}")
