@@ -2,6 +2,13 @@
 
     nice -n 10 .venv/bin/python benchmarks/proposal_time.py [--archive A] [--sizes 100,300,1000]
 
+Per size: one cold proposal (it pays the MAC counts of pool architectures new to the process),
+then the next round's proposal timed twice in the same process, as the search did before (GP
+hyper-parameters fit on every row: ``previous``) and as it does now (on a seeded subset of at most
+:data:`aebnas.search.surrogates.GP_HYPER_ROWS` rows, posterior on all: ``current``), so the
+ratio is measured under the same load. ``--quality`` also fits both on the first ``N`` real rows
+and prints the Kendall tau of each on the remaining real rows (the ranking the subset keeps).
+
 The archive's ok records play the run's evaluated candidates (surrogates fit on them, pool
 generated from the space around their Pareto set, as in a real search). Sizes above the
 archive's record count are filled with synthetic records: single-gene neighbours of real rows
@@ -18,21 +25,26 @@ import argparse
 import copy
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+from scipy import stats
 
 from aebnas.archive import read_archive
 from aebnas.config import Config, apply_overrides
 from aebnas.data import dataset_info
 from aebnas.predictors.features import dataset_num_classes
+from aebnas.search import surrogates
 from aebnas.search.pool import CostTable, GeneratedDomain, PoolSettings, single_gene_neighbours
 from aebnas.search.problem import problem_from_config
 from aebnas.search.strategies import RoundInput, bo_strategy
+from aebnas.search.surrogates import fit_surrogates, training_set
 from aebnas.space import Architecture, SearchSpace, get_space
 
-DEFAULT_ARCHIVE = "data/surrogates/fashion-mnist-aebnas-plus-low.jsonl"
+DEFAULT_ARCHIVE = "data/surrogates/fashion-mnist-aebnas-plus-supernet.jsonl"
 
 
 def synthetic_records(
@@ -61,6 +73,42 @@ def time_proposal(inputs: RoundInput) -> tuple[float, float, dict[str, Any]]:
     return time.perf_counter() - wall, time.process_time() - cpu, plan.info
 
 
+@contextmanager
+def hyper_rows(rows: int | None) -> Iterator[None]:
+    """The search's GP hyper-parameter subset size set to ``rows`` (``None``: every row)."""
+    saved = surrogates.GP_HYPER_ROWS
+    surrogates.GP_HYPER_ROWS = rows
+    try:
+        yield
+    finally:
+        surrogates.GP_HYPER_ROWS = saved
+
+
+VARIANTS = {"previous": None, "current": surrogates.GP_HYPER_ROWS}
+
+
+def ranking_kept(
+    records: list[dict[str, Any]], n_train: int, problem: Any, costs: CostTable
+) -> list[str]:
+    """Held-out Kendall tau of both variants' surrogates fit on the first ``n_train`` rows."""
+    train = training_set(records[:n_train], problem, costs)
+    test = training_set(records[n_train:], problem, costs)
+    lines = []
+    for name, rows in VARIANTS.items():
+        with hyper_rows(rows):
+            start = time.process_time()
+            fitted = fit_surrogates("gp", train, None, costs.space, seed=0)
+            seconds = time.process_time() - start
+        assert fitted is not None
+        means, _ = fitted.predict(test.X)
+        taus = [stats.kendalltau(means[:, i], test.Y[:, i]).statistic for i in (0, 1)]
+        lines.append(
+            f"{name:>9}: fit {seconds:6.1f} cpu s on {len(train)} rows; held-out tau on "
+            f"{len(test)} rows: accuracy {taus[0]:.3f}, avg MACs {taus[1]:.3f}"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archive", default=DEFAULT_ARCHIVE)
@@ -69,6 +117,7 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, help="default: the config default")
     parser.add_argument("--surrogate", default="gp")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quality", type=int, help="training rows of the ranking check")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -93,7 +142,7 @@ def main() -> None:
         f"{config.search.pool_size}, batch {args.batch}, surrogate {args.surrogate}, "
         f"{torch.get_num_threads()} torch thread(s)"
     )
-    print(f"{'records':>8} {'synthetic':>9} {'call':>5} {'wall s':>8} {'cpu s':>8}  pool/scored")
+    print(f"{'records':>8} {'synthetic':>9} {'variant':>9} {'wall s':>8} {'cpu s':>8}  pool/scored")
     for size in sizes:
         rows = (records + extra)[:size]
         costs.add_records(rows)
@@ -101,9 +150,15 @@ def main() -> None:
         domain = GeneratedDomain(
             space, costs, problem.cap, PoolSettings(size=config.search.pool_size)
         )
-        for call in (1, 2):
+        # Round 0 (current) is the cold call: it pays the MAC counts of the new pool
+        # architectures; round 1 is then timed for both variants on the same warm pool.
+        for variant, rows_fit, round_index in (
+            ("cold", VARIANTS["current"], 0),
+            ("previous", VARIANTS["previous"], 1),
+            ("current", VARIANTS["current"], 1),
+        ):
             inputs = RoundInput(
-                round_index=call,
+                round_index=round_index,
                 seed=size,
                 n=args.batch,
                 problem=problem,
@@ -114,15 +169,20 @@ def main() -> None:
                 pool=PoolSettings(size=config.search.pool_size),
                 initial=0,
             )
-            wall, cpu, info_ = time_proposal(inputs)
+            with hyper_rows(rows_fit):
+                wall, cpu, info_ = time_proposal(inputs)
             synthetic = max(0, size - len(records))
             print(
-                f"{size:>8} {synthetic:>9} {call:>5} {wall:>8.1f} {cpu:>8.1f}  "
+                f"{size:>8} {synthetic:>9} {variant:>9} {wall:>8.1f} {cpu:>8.1f}  "
                 f"{info_.get('pool')}/{info_.get('scored')}  (wall s: fit "
                 f"{info_.get('fit_seconds')}, pool {info_.get('pool_seconds')}, local search "
                 f"{info_.get('local_search_seconds')})",
                 flush=True,
             )
+    if args.quality:
+        problem = problem_from_config(config, records)
+        for line in ranking_kept(records, args.quality, problem, costs):
+            print(line, flush=True)
 
 
 if __name__ == "__main__":
