@@ -90,14 +90,15 @@ def _notes(setup: SearchSetup) -> list[str]:
             "no network was trained."
         )
     dataset = setup.config.data.dataset
-    if meta.get("prior_archive"):
-        source = meta.get("prior_dataset", dataset)
+    source = meta.get("prior_dataset", dataset)
+    loaded = bool(setup.config.search.predictors) and not meta.get("benchmark")
+    if meta.get("prior_archive") and not (loaded and source != dataset):  # unused then
         what = "other fidelity" if source == dataset else f"transfer from {source}"
         notes.append(
             f"Prior: {meta['prior_records']} records of `{meta['prior_archive']}` ({what}) "
             "through prior predictors with an offset and scale fit on this run's results."
         )
-    if setup.config.search.predictors and not meta.get("benchmark"):
+    if loaded:
         transfer = (
             f" (fit on {setup.prior_source}: a transfer prior, shifted and rescaled on this "
             f"run's {dataset} results)"
