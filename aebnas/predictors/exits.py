@@ -72,6 +72,7 @@ class ExitsSettings:
         threads: XGBoost threads.
         cost_columns: Feature indices of the per-slot costs (:func:`~aebnas.predictors.usage.
             cost_columns`); set from feature names by :func:`exit_cost_columns`.
+        derived: Append :func:`derived_inputs` (log costs and cost ratios) to the features.
     """
 
     members: int = 5
@@ -83,6 +84,7 @@ class ExitsSettings:
     colsample_bytree: float = 0.6
     threads: int = 1
     cost_columns: tuple[int, ...] | None = None
+    derived: bool = True
 
     def params(self, objective: str, member: int, slot: int) -> dict[str, Any]:
         return {
@@ -102,6 +104,19 @@ def exit_cost_columns(names: Sequence[str]) -> tuple[int, ...]:
     ``x{p}.active`` names)."""
     positions = [int(m[1]) for name in names if (m := _ACTIVE.match(name))]
     return cost_columns(names, positions)
+
+
+def derived_inputs(X: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+    """Cost summaries the usage depends on: per slot the log cost of leaving there (every
+    present exit on) and its log ratio to the final exit's cost, shape ``(n, 2 * (S + 1))``
+    (0 for absent exits)."""
+    present, backbone, branch = split_costs(X, columns)
+    paid = np.cumsum(np.where(np.hstack([present, np.ones((len(X), 1), bool)]), branch, 0), axis=1)
+    leave_cost = backbone + paid
+    log_cost = np.log(np.maximum(leave_cost, 1e-6))
+    ratio = log_cost - log_cost[:, -1:]
+    mask = np.hstack([present, np.ones((len(X), 1), bool)])
+    return np.hstack([np.where(mask, log_cost, 0.0), np.where(mask, ratio, 0.0)])
 
 
 @PREDICTORS.register("exits")
@@ -153,6 +168,7 @@ class ExitsPredictor:
         reached = usage.survival()[:, :-1] > 1e-9
         boot = bootstrap_indices(len(y), self.settings.members, self.settings.seed)
         samples = [np.arange(len(y)), *boot]
+        inputs = self._inputs(X)
         self.parts = []
         for k, idx in enumerate(samples):
             member = []
@@ -161,8 +177,8 @@ class ExitsPredictor:
                 kept = rows[(on[rows, j] >= 0.5) & reached[rows, j]]
                 member.append(
                     {
-                        "on": self._fit_part(X[rows], on[rows, j], k, j),
-                        "leave": self._fit_part(X[kept], leave[kept, j], k, j),
+                        "on": self._fit_part(inputs[rows], on[rows, j], k, j),
+                        "leave": self._fit_part(inputs[kept], leave[kept, j], k, j),
                     }
                 )
             self.parts.append(member)
@@ -170,6 +186,12 @@ class ExitsPredictor:
         raw = self._raw_members(X)[1:]
         self.spread = spread_calibration(y, raw, in_bag_mask(boot, len(y)))
         return self
+
+    def _inputs(self, X: np.ndarray) -> np.ndarray:
+        """Booster inputs: the features, then (``derived``) :func:`derived_inputs`."""
+        if not self.settings.derived:
+            return X
+        return np.hstack([X, derived_inputs(X, self.columns)])
 
     def _fit_part(self, X: np.ndarray, target: np.ndarray, member: int, slot: int) -> PartModel:
         if len(target) < MIN_FIT_ROWS or np.ptp(target) < 1e-9:
@@ -186,7 +208,7 @@ class ExitsPredictor:
 
     def _member_usage(self, member: list[dict[str, PartModel]], X: np.ndarray) -> ExitUsage:
         present = split_costs(X, self.columns)[0]
-        data = xgb.DMatrix(X)
+        data = xgb.DMatrix(self._inputs(X))
         on = np.zeros(present.shape)
         leave = np.zeros(present.shape)
         for j, parts in enumerate(member):
