@@ -17,6 +17,7 @@ from aebnas.errors import UserError
 from aebnas.predictors import (
     ExitUsage,
     build_predictor,
+    build_prior_predictor,
     expected_avg_macs,
     fit_predictor,
     load_model,
@@ -179,3 +180,15 @@ def test_needs_usage_and_predicts_only_average_macs(usage_data: Any, tmp_path: P
 def test_records_without_exits_have_no_usage(tmp_path: Path) -> None:
     path = write_archive(tmp_path / "a.jsonl", synthetic_records(12, seed=5))
     assert load_training_data(path, "avg_macs").usage is None
+
+
+def test_a_fitted_exits_predictor_serves_as_a_transfer_prior(
+    fitted: ExitsPredictor, usage_data: Any
+) -> None:
+    """The search's prior path needs only ``predict``: a residual GP refits on ``(X, y)``."""
+    names = feature_names(fmnist_space())
+    prior = build_prior_predictor(fitted, "gp", names, seed=0)
+    prior.fit(usage_data.X[100:125], usage_data.y[100:125] * 1.1)
+    mean, std = prior.predict(usage_data.X[125:])
+    assert score(usage_data.y[125:] * 1.1, mean, std, higher_is_better=False)["mape"] < 5.0
+    assert (std > 0).all()
