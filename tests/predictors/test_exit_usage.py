@@ -25,7 +25,7 @@ from aebnas.predictors import (
 )
 from aebnas.predictors.base import predicts_target
 from aebnas.predictors.cli import main as predictors_main
-from aebnas.predictors.exits import ExitsPredictor, exit_cost_columns
+from aebnas.predictors.exits import ExitsPredictor, derived_inputs, exit_cost_columns
 from aebnas.predictors.features import feature_names, ok_records, records_to_data
 from aebnas.predictors.metrics import score
 from aebnas.predictors.usage import split_costs
@@ -86,8 +86,12 @@ def check_identity(records: list[dict[str, Any]], space_name: str, dataset: str)
     space = get_space(space_name, dataset_info(dataset).resolutions)
     data = records_to_data(records, "avg_macs", space, {})
     assert data.usage is not None and len(data.usage) == len(data)
-    _, backbone, branch = split_costs(data.X, exit_cost_columns(feature_names(space)))
+    columns = exit_cost_columns(feature_names(space))
+    present, backbone, branch = split_costs(data.X, columns)
+    assert present.shape == (len(data), len(space.exit_positions))
     np.testing.assert_allclose(expected_avg_macs(data.usage, backbone, branch), data.y, rtol=1e-9)
+    derived = derived_inputs(data.X, columns)
+    assert np.isfinite(derived).all() and (derived[:, len(space.exit_positions)] != 0).all()
     np.testing.assert_allclose(data.usage.util.sum(axis=1), 1.0, atol=1e-3)
 
 
