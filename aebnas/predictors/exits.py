@@ -260,15 +260,18 @@ class ExitsPredictor:
             return np.full(rows, part)
         return np.clip(part.predict(data).astype(np.float64), 0.0, 1.0)
 
-    def _member_usage(self, member: list[dict[str, PartModel]], X: np.ndarray) -> ExitUsage:
+    def _member_usage(
+        self, member: list[dict[str, PartModel]], X: np.ndarray, on: np.ndarray | None = None
+    ) -> ExitUsage:
         present = split_costs(X, self.columns)[0]
         data = xgb.DMatrix(self._inputs(X))
-        on = np.zeros(present.shape)
+        predicted_on = np.zeros(present.shape)
         leave = np.zeros(present.shape)
         for j, parts in enumerate(member):
-            on[:, j] = np.where(present[:, j], self._part_value(parts["on"], data, len(X)), 0.0)
+            value = self._part_value(parts["on"], data, len(X))
+            predicted_on[:, j] = np.where(present[:, j], value, 0.0)
             leave[:, j] = self._part_value(parts["leave"], data, len(X))
-        return ExitUsage.from_fractions(on, leave)
+        return ExitUsage.from_fractions(predicted_on if on is None else on, leave)
 
     def _raw_members(self, X: np.ndarray) -> np.ndarray:
         """The all-rows model's prediction, then each bootstrap member's, ``(1 + members, m)``."""
@@ -280,13 +283,14 @@ class ExitsPredictor:
             [expected_avg_macs(self._member_usage(m, X), backbone, branch) for m in self.parts]
         )
 
-    def predict_usage(self, X: np.ndarray) -> ExitUsage:
+    def predict_usage(self, X: np.ndarray, on: np.ndarray | None = None) -> ExitUsage:
         """Predicted usage at ``X (m, d)`` (the all-rows models): ``util (m, S + 1)``,
-        ``on (m, S)``."""
+        ``on (m, S)``; with ``on (m, S)`` given (e.g. measured), only the leave fractions are
+        predicted (what is left to predict once the tuner's on/off choice is known)."""
         check_xy(X)
         if not self.parts:
             raise RuntimeError("the predictor is not fitted")
-        return self._member_usage(self.parts[0], np.asarray(X, dtype=np.float64))
+        return self._member_usage(self.parts[0], np.asarray(X, dtype=np.float64), on)
 
     def members(self, X: np.ndarray) -> np.ndarray:
         """Calibrated members at ``X (m, d)``: the all-rows prediction plus each bootstrap
