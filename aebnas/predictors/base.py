@@ -22,6 +22,8 @@ from aebnas.registry import Registry
 if TYPE_CHECKING:
     from botorch.models.model import Model
 
+    from aebnas.predictors.usage import ExitUsage
+
 #: ``model.json`` names the predictor class and holds its settings.
 MODEL_FILE = "model.json"
 #: z-value of the central 90% interval of a normal distribution.
@@ -62,6 +64,24 @@ PREDICTORS: Registry[type[Predictor]] = Registry("predictor")
 def make_predictor(name: str, **kwargs: Any) -> Predictor:
     """A new (unfitted) predictor of the registered kind ``name`` (xgb, gp, mlp)."""
     return PREDICTORS.get(name)(**kwargs)
+
+
+def predicts_target(name: str, target: str) -> bool:
+    """Whether predictor kind ``name`` can learn ``target`` (a kind may restrict itself with a
+    class attribute ``targets``, e.g. ``exits``: average MACs only)."""
+    allowed = getattr(PREDICTORS.get(name), "targets", None)
+    return allowed is None or target in allowed
+
+
+def fit_predictor(
+    predictor: Predictor, X: np.ndarray, y: np.ndarray, usage: ExitUsage | None = None
+) -> Predictor:
+    """``predictor.fit(X, y)``; a kind that learns from per-exit utilisation (class attribute
+    ``uses_exit_usage``, e.g. ``exits``) also gets ``usage`` (``n`` rows, or ``None``)."""
+    if getattr(predictor, "uses_exit_usage", False):
+        fit: Callable[..., Predictor] = predictor.fit
+        return fit(X, y, usage=usage)
+    return predictor.fit(X, y)
 
 
 def check_xy(X: np.ndarray, y: np.ndarray | None = None, *, min_rows: int = 1) -> None:

@@ -29,7 +29,7 @@ from aebnas.cli import ArgumentParser
 from aebnas.config import MAX_SEED
 from aebnas.errors import UserError
 from aebnas.outputs import check_creatable
-from aebnas.predictors.base import PREDICTORS, Predictor
+from aebnas.predictors.base import PREDICTORS, Predictor, fit_predictor, predicts_target
 from aebnas.predictors.evaluation import evaluate_archive, json_safe, rich_table
 from aebnas.predictors.factory import build_predictor, build_prior_predictor
 from aebnas.predictors.features import TARGETS, check_target, feature_names, load_training_data
@@ -64,6 +64,10 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def _fit_predictor(args: Any) -> tuple[Predictor, dict[str, Any]]:
+    if not predicts_target(args.model, args.target):
+        raise UserError(
+            f"predictor kind {args.model!r} does not predict {args.target}; choose another --model"
+        )
     data = load_training_data(args.data, args.target)
     space = get_space(data.meta["space"])
     names = feature_names(space)
@@ -92,8 +96,10 @@ def _fit_predictor(args: Any) -> tuple[Predictor, dict[str, Any]]:
                 f"{len(data)} records are too few for {args.cv_folds}-fold "
                 "cross-validation; pass --cv-folds 0"
             )
-        cv = cross_validate(make, data.X, data.y, args.cv_folds, args.seed, TARGETS[args.target])
-    predictor = make(args.seed).fit(data.X, data.y)
+        cv = cross_validate(
+            make, data.X, data.y, args.cv_folds, args.seed, TARGETS[args.target], data.usage
+        )
+    predictor = fit_predictor(make(args.seed), data.X, data.y, data.usage)
     name = args.model if source is None else f"{args.model}+prior"
     meta = build_metadata(name, args.target, space, data.meta, cv, seed=args.seed, prior=prior_meta)
     return predictor, meta

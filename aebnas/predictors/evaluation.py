@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from aebnas.predictors.base import predicts_target
 from aebnas.predictors.factory import build_predictor
 from aebnas.predictors.features import TARGETS, feature_names, load_training_data
 from aebnas.predictors.metrics import PredictorFactory, learning_curve
@@ -61,7 +62,7 @@ def evaluate_archive(
 
     Args:
         archive: Archive path.
-        models: Predictor kinds.
+        models: Predictor kinds (a kind is skipped for a target it does not predict).
         targets: ``accuracy`` and/or ``avg_macs``.
         train_sizes: Training set sizes (sizes leaving < 10 test records are skipped).
         repeats: Random train/test splits per size.
@@ -78,8 +79,9 @@ def evaluate_archive(
         data = load_training_data(archive, target)
         meta = data.meta
         names = feature_names(get_space(meta["space"]))
+        usable = [m for m in models if predicts_target(m, target)]
         points = learning_curve(
-            makers_for(models, names),
+            makers_for(usable, names),
             data.X,
             data.y,
             target,
@@ -88,6 +90,7 @@ def evaluate_archive(
             seed=seed,
             higher_is_better=TARGETS[target],
             progress=progress,
+            usage=data.usage,
         )
         rows += [p.to_json() for p in points]
     rows.sort(key=lambda r: (targets.index(r["target"]), r["train_size"], models.index(r["model"])))

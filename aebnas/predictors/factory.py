@@ -14,8 +14,9 @@ def build_predictor(name: str, names: Sequence[str], seed: int = 0, **settings: 
     """A new predictor of kind ``name`` for features called ``names``.
 
     Args:
-        name: Registered kind (``xgb``, ``gp``, ``mlp``).
-        names: Feature names (the GP's ``matern+costs`` kernel picks its summary columns).
+        name: Registered kind (``xgb``, ``gp``, ``mlp``, ``exits``).
+        names: Feature names (the GP's ``matern+costs`` kernel picks its summary columns, the
+            ``exits`` predictor its per-exit cost columns).
         seed: Seed of the predictor.
         **settings: Further settings of that kind.
     """
@@ -23,6 +24,10 @@ def build_predictor(name: str, names: Sequence[str], seed: int = 0, **settings: 
         from aebnas.predictors.gp import summary_columns
 
         settings["summary_columns"] = summary_columns(names)
+    if name == "exits" and "cost_columns" not in settings:
+        from aebnas.predictors.exits import exit_cost_columns
+
+        settings["cost_columns"] = exit_cost_columns(names)
     return make_predictor(name, seed=seed, **settings)
 
 

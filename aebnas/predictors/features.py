@@ -29,6 +29,7 @@ import numpy as np
 from aebnas.archive import read_archive
 from aebnas.costs.macs import ExitCosts
 from aebnas.errors import UserError
+from aebnas.predictors.usage import ExitUsage, usage_of_records
 from aebnas.space import Architecture, SearchSpace, encode_many, get_space, parse_architecture
 from aebnas.space import feature_names as encoding_names
 
@@ -145,12 +146,15 @@ class TrainingData:
         X: Features, shape ``(n, d)``.
         y: Target, shape ``(n,)`` (mean over seeds when an architecture appears repeatedly).
         meta: Dataset, space, fidelity, channels, classes, target, record counts, archive path.
+        usage: Per-exit usage at the tuned operating point (``n`` rows, seeds averaged), or
+            ``None`` when a record lacks it (training data of the ``exits`` predictor).
     """
 
     archs: list[Architecture]
     X: np.ndarray
     y: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    usage: ExitUsage | None = None
 
     def __iter__(self) -> Any:
         return iter((self.archs, self.X, self.y, self.meta))
@@ -161,7 +165,10 @@ class TrainingData:
     def subset(self, index: np.ndarray | Sequence[int]) -> TrainingData:
         """Rows ``index`` of the data (same meta)."""
         index = np.asarray(index, dtype=int)
-        return TrainingData([self.archs[i] for i in index], self.X[index], self.y[index], self.meta)
+        usage = None if self.usage is None else self.usage.subset(index)
+        return TrainingData(
+            [self.archs[i] for i in index], self.X[index], self.y[index], self.meta, usage
+        )
 
 
 def check_target(target: str) -> str:
@@ -216,7 +223,8 @@ def records_to_data(
     y = np.asarray([np.mean([r[target] for r in group]) for group in rows.values()], dtype=float)
     channels, classes = meta.get("in_channels", 0), meta.get("num_classes", 0)
     X = features(archs, space, channels, classes, costs=costs)
-    return TrainingData(archs, X, y, dict(meta))
+    usage = usage_of_records(list(rows.values()), space)
+    return TrainingData(archs, X, y, dict(meta), usage)
 
 
 def load_training_data(archive_path: str | Path, target: str) -> TrainingData:

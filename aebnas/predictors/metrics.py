@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from aebnas.predictors.base import Z90, Predictor
+from aebnas.predictors.base import Z90, Predictor, fit_predictor
+from aebnas.predictors.usage import ExitUsage
 
 METRICS = ("kendall_tau", "spearman", "rmse", "mape", "coverage90", "precision_top10")
 #: Least held-out records for a train size to be evaluated.
@@ -99,6 +100,7 @@ def fit_and_score(
     test: np.ndarray,
     seed: int,
     higher_is_better: bool = True,
+    usage: ExitUsage | None = None,
 ) -> dict[str, float]:
     """Fit a new predictor on rows ``train`` and score it on rows ``test``.
 
@@ -110,8 +112,11 @@ def fit_and_score(
         test: Test row indices.
         seed: Seed for the predictor.
         higher_is_better: Direction of the target.
+        usage: Per-exit usage of all ``n`` rows (passed, for rows ``train``, to predictors
+            that learn from it; see :func:`aebnas.predictors.base.fit_predictor`).
     """
-    predictor = make(seed).fit(X[train], y[train])
+    train_usage = None if usage is None else usage.subset(train)
+    predictor = fit_predictor(make(seed), X[train], y[train], train_usage)
     mean, std = predictor.predict(X[test])
     return score(y[test], mean, std, higher_is_better)
 
@@ -132,11 +137,13 @@ def cross_validate(
     folds: int = 5,
     seed: int = 0,
     higher_is_better: bool = True,
+    usage: ExitUsage | None = None,
 ) -> dict[str, float]:
-    """Metrics of ``folds``-fold cross-validation, averaged over folds (see :func:`average`)."""
+    """Metrics of ``folds``-fold cross-validation, averaged over folds (see :func:`average`);
+    ``usage`` as in :func:`fit_and_score`."""
     splits = kfold_splits(len(y), folds, seed)
     return average(
-        fit_and_score(make, X, y, train, test, seed + k, higher_is_better)
+        fit_and_score(make, X, y, train, test, seed + k, higher_is_better, usage)
         for k, (train, test) in enumerate(splits)
     )
 
@@ -183,6 +190,7 @@ def learning_curve(
     seed: int = 0,
     higher_is_better: bool = True,
     progress: Callable[[str], None] | None = None,
+    usage: ExitUsage | None = None,
 ) -> list[CurvePoint]:
     """Metrics per model and train size, each averaged over ``repeats`` random splits.
 
@@ -199,6 +207,7 @@ def learning_curve(
         seed: Seed of the splits and the predictors.
         higher_is_better: Direction of the target.
         progress: Called with a short label before each fit.
+        usage: Per-exit usage of the ``n`` rows (see :func:`fit_and_score`).
     """
     points = []
     for size in train_sizes:
@@ -210,7 +219,9 @@ def learning_curve(
             for r, (train, test) in enumerate(splits):
                 if progress:
                     progress(f"{name} {target} n={size} split {r + 1}/{repeats}")
-                rows.append(fit_and_score(make, X, y, train, test, seed + r, higher_is_better))
+                rows.append(
+                    fit_and_score(make, X, y, train, test, seed + r, higher_is_better, usage)
+                )
             points.append(CurvePoint(name, target, size, len(y) - size, average(rows)))
     return points
 
