@@ -192,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out-dir", default="benchmarks/results")
+    parser.add_argument(
+        "--name", help="result file stem (default predictors, or predictors_cifar10_reference)"
+    )
     parser.add_argument("--noise", help="archive of the same architectures with other seeds")
     args = parser.parse_args(argv)
     reference = args.reference_cifar10
@@ -215,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             GOAL_TAU,
         )
     )
+    stem = args.name or stem
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     rows, meta = evaluate_archive(

@@ -1,7 +1,8 @@
 """Search efficiency in benchmark mode: bo vs nsga2 (the reference loop) vs random.
 
     nice -n 10 .venv/bin/python benchmarks/search_efficiency.py [--archive A] [--seeds 10] \\
-        [--budget 160] [--batch-size 8] [--initial 8] [--max-macs M] [--rows N] [--workers 1]
+        [--seed-start 0] [--budget 160] [--batch-size 8] [--initial 8] [--max-macs M] \\
+        [--rows N] [--workers 1]
 
 Every strategy runs ``--seeds`` seeds with the same budget on the archive (evaluations answered
 from its rows, ``python -m aebnas.bo_search --benchmark``); with one seed all strategies share
@@ -194,6 +195,13 @@ def main() -> None:
     parser.add_argument("--archive", default=DEFAULT_ARCHIVE)
     parser.add_argument("--strategies", default="bo,nsga2,random")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument(
+        "--seed-start",
+        type=int,
+        default=0,
+        help="first seed (seeds SEED_START .. SEED_START+SEEDS-1): keep a held-out range "
+        "for the final table, apart from the seeds any setting was chosen on",
+    )
     parser.add_argument("--budget", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--initial", type=int, default=8)
@@ -224,12 +232,13 @@ def main() -> None:
                 args.surrogate,
                 args.acquisition,
             )
-            for seed in range(args.seeds)
+            for seed in range(args.seed_start, args.seed_start + args.seeds)
             for s in strategies
         ]
         print(
             f"{Path(args.archive).name} (first {len(rows)} records): budget {budget}, batch "
-            f"{args.batch_size}, initial design {args.initial}, {args.seeds} seeds, "
+            f"{args.batch_size}, initial design {args.initial}, {args.seeds} seeds "
+            f"({args.seed_start}..{args.seed_start + args.seeds - 1}), "
             f"cap {args.max_macs or 'none'}; bo: {args.surrogate} + {args.acquisition}",
             flush=True,
         )
