@@ -82,13 +82,15 @@ def summary_columns(names: Sequence[str]) -> tuple[int, ...]:
     return tuple(i for i, name in enumerate(names) if SUMMARY_PATTERN.match(name))
 
 
-def _bounds(X: torch.Tensor) -> torch.Tensor:
+def input_bounds(X: torch.Tensor) -> torch.Tensor:
+    """``Normalize`` bounds of ``X (n, d)``: column min and max (constant columns get width 1),
+    shape ``(2, d)``."""
     low, high = X.min(dim=0).values, X.max(dim=0).values
     high = torch.where(high - low > 1e-9, high, low + 1.0)
     return torch.stack([low, high])
 
 
-def _covar_module(settings: GPSettings, d: int) -> Kernel:
+def gp_kernel(settings: GPSettings, d: int) -> Kernel:
     """The kernel named by ``settings.kernel`` for ``d`` input columns."""
     full = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False)
     if settings.kernel == "matern":
@@ -117,7 +119,7 @@ def build_gp(
     return SingleTaskGP(
         train_X,
         train_Y,
-        covar_module=_covar_module(settings, d),
+        covar_module=gp_kernel(settings, d),
         input_transform=Normalize(d=d, bounds=bounds),
         outcome_transform=Standardize(m=1),
     )
@@ -149,7 +151,7 @@ class GPPredictor:
         train_Y = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
         with torch.random.fork_rng():
             torch.manual_seed(self.settings.seed)
-            model = build_gp(train_X, train_Y, _bounds(train_X), self.settings)
+            model = build_gp(train_X, train_Y, input_bounds(train_X), self.settings)
             fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
         self.model = model.eval()
         self._train = (train_X, train_Y)

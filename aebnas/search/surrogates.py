@@ -54,7 +54,7 @@ from aebnas.predictors.base import Predictor, read_json
 from aebnas.predictors.botorch_models import ShiftedModel
 from aebnas.predictors.factory import build_predictor
 from aebnas.predictors.features import feature_names, features
-from aebnas.predictors.gp import GPPredictor, _bounds, _covar_module, build_gp, summary_columns
+from aebnas.predictors.gp import GPPredictor, build_gp, gp_kernel, input_bounds, summary_columns
 from aebnas.predictors.prior import PRIOR_FEATURE, PriorPredictor
 from aebnas.predictors.store import METADATA_FILE, check_contained, load_predictor
 from aebnas.search.pool import CostTable
@@ -226,7 +226,7 @@ class BoundedGPPredictor(GPPredictor):
         return SingleTaskGP(
             train_X,
             train_Y,
-            covar_module=_covar_module(self.settings, d),
+            covar_module=gp_kernel(self.settings, d),
             input_transform=transform,
             outcome_transform=Standardize(m=1),
         )
@@ -241,7 +241,7 @@ class BoundedGPPredictor(GPPredictor):
         """Fit on ``X (n, d)``, ``y (n,)`` (at most ``maxiter`` optimiser iterations)."""
         train_X = torch.as_tensor(X, dtype=torch.float64)
         train_Y = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
-        bounds = _bounds(train_X)
+        bounds = input_bounds(train_X)
         subset = self._hyper_subset(len(train_X))
         with torch.random.fork_rng():
             torch.manual_seed(self.settings.seed)

@@ -195,7 +195,7 @@ class OperatingPoint:
     def from_json(cls, data: dict[str, Any]) -> OperatingPoint:
         """Inverse of :meth:`to_json`."""
         return cls(
-            thresholds=_as_thresholds(data["thresholds"]),
+            thresholds=as_thresholds(data["thresholds"]),
             accuracy=float(data["accuracy"]),
             avg_macs=float(data["avg_macs"]),
             util=tuple(float(u) for u in data["util"]),
@@ -227,7 +227,7 @@ class TuningResult:
         }
 
 
-def _as_thresholds(values: Sequence[float | None]) -> tuple[float, ...]:
+def as_thresholds(values: Sequence[float | None]) -> tuple[float, ...]:
     """Thresholds as floats, ``None`` mapped to ``math.inf`` (off); NaN is a :class:`UserError`."""
     out = tuple(math.inf if v is None else float(v) for v in values)
     if any(math.isnan(v) for v in out):
