@@ -31,7 +31,8 @@ from aebnas.errors import UserError, run_cli
 from aebnas.execution.cli import EXECUTION_FLAGS, add_execution_arguments, execution_overrides
 from aebnas.execution.executors import check_execution
 from aebnas.predictors.base import PREDICTORS
-from aebnas.search import ACQUISITIONS, STRATEGIES, SearchResult, execute, resume, start
+from aebnas.report import RunOutputs, write_outputs
+from aebnas.search import ACQUISITIONS, STRATEGIES, execute, resume, start
 from aebnas.search.loop import CONFIG_FILE
 from aebnas.supernet.checkpoint import read_info
 from aebnas.train import configure_threads, resolve_device
@@ -228,7 +229,7 @@ def default_run_dir(config: Config) -> Path:
     return Path("runs") / f"search-{name}-{config.search.strategy}-seed{config.seed}-{stamp}"
 
 
-def print_front(result: SearchResult) -> None:
+def print_front(result: RunOutputs) -> None:
     """The Pareto front as a table, then the report's path."""
     from rich.console import Console
     from rich.table import Table
@@ -265,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_threads(config.search.threads)
         run_dir = Path(args.out) if args.out else default_run_dir(config)
         setup, archive = start(config, run_dir, config.search.benchmark)
-    result = execute(setup, archive)
+    result = write_outputs(execute(setup, archive))
     if args.json:
         print(json.dumps(result.summary, separators=(",", ":")))
     else:

@@ -40,7 +40,8 @@ from aebnas.predictors.features import dataset_num_classes
 from aebnas.search import surrogates
 from aebnas.search.pool import CostTable, GeneratedDomain, PoolSettings, single_gene_neighbours
 from aebnas.search.problem import problem_from_config
-from aebnas.search.strategies import RoundInput, bo_strategy
+from aebnas.search.rounds import RoundInput
+from aebnas.search.strategies import bo_strategy
 from aebnas.search.surrogates import fit_surrogates, training_set
 from aebnas.space import Architecture, SearchSpace, get_space
 

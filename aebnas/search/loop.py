@@ -6,7 +6,9 @@ Run folder layout (``--out RUN_DIR``)::
     archive.jsonl        the run's evaluations (crash-safe JSON Lines, one record per line)
     rounds/round-NNNN.json   each round's proposals, written before any of them is evaluated
     checkpoints/         trained networks (real runs; only Pareto members are kept)
-    pareto.json, pareto.csv, pareto.png, hypervolume.png, report.md   (written at the end)
+    pareto.json, pareto.csv, pareto.png, hypervolume.png, report.md, summary.json
+                         written at the end by :func:`aebnas.report.write_outputs` from the
+                         :class:`SearchResult` that :func:`execute` returns
 
 Resume (``--resume RUN_DIR``, also after ``kill -9``): the archive keeps every finished
 evaluation; the loop re-reads it, takes the round's saved proposals when they exist (so a round
@@ -45,7 +47,7 @@ from aebnas.search.evaluator import (
 from aebnas.search.latency import RecordLatency
 from aebnas.search.pool import CostTable, Domain, FixedDomain, GeneratedDomain, PoolSettings
 from aebnas.search.problem import SearchProblem, problem_from_config
-from aebnas.search.strategies import STRATEGIES, Proposal, RoundInput, RoundPlan
+from aebnas.search.rounds import STRATEGIES, Proposal, RoundInput, RoundPlan
 from aebnas.search.surrogates import fit_prior, load_prior
 from aebnas.space import SearchSpace, get_space
 
@@ -396,17 +398,18 @@ def _plan_summary(plan: RoundPlan) -> str:
 # ------------------------------------------------------------------------------ entry points
 @dataclass
 class SearchResult:
-    """What a finished run reports (also the ``--json`` line).
+    """What a finished (or stopped) run returns; :func:`aebnas.report.write_outputs` turns it
+    into the run's outputs.
 
     Args:
-        run_dir: The run folder.
-        summary: JSON-ready summary (strategy, evaluations, hypervolume, pareto_size, ...).
-        front: Pareto rows (see :mod:`aebnas.report.front`).
+        setup: The run's setup (config, problem, run folder, reference and prior records).
+        records: The run's records in proposal order.
+        seconds: Wall time of the rounds.
     """
 
-    run_dir: Path
-    summary: dict[str, Any]
-    front: list[dict[str, Any]]
+    setup: SearchSetup
+    records: list[dict[str, Any]]
+    seconds: float
 
 
 def start(config: Config, run_dir: Path, benchmark: str | None) -> tuple[SearchSetup, Archive]:
@@ -444,18 +447,15 @@ def execute(
     archive: Archive,
     log: Log = stderr_log,
     stop: Callable[[list[dict[str, Any]]], bool] | None = None,
-    report: bool = True,
 ) -> SearchResult:
-    """Run the rounds in the open archive, then write the run's outputs."""
-    from aebnas.report import write_outputs
-
+    """Run the rounds in the open archive (until the budget is spent or ``stop`` says so)."""
     started = time.perf_counter()
     try:
         with archive:
             records = run_rounds(setup, archive, log, stop)
     finally:
         setup.evaluator.close()
-    return write_outputs(setup, records, time.perf_counter() - started, plots=report)
+    return SearchResult(setup, records, time.perf_counter() - started)
 
 
 def target_records(records: list[dict[str, Any]], fidelity: str = FULL) -> list[dict[str, Any]]:
