@@ -36,13 +36,13 @@ from botorch.models.model import Model
 
 from aebnas.errors import UserError
 from aebnas.predictors.base import (
-    PREDICTORS,
     Z90,
     bootstrap_indices,
     check_xy,
     ensemble_summary,
     inflate,
     read_model_config,
+    register_predictor,
     write_model_config,
 )
 from aebnas.predictors.botorch_models import MembersModel, numpy_members
@@ -153,7 +153,7 @@ def derived_inputs(X: np.ndarray, columns: Sequence[int]) -> np.ndarray:
     return np.hstack([np.where(mask, log_cost, 0.0), np.where(mask, ratio, 0.0)])
 
 
-@PREDICTORS.register("exits")
+@register_predictor("exits")
 class ExitsPredictor:
     """Average MACs from predicted exit usage and exact costs (see the module docstring).
 

@@ -47,10 +47,10 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from aebnas.errors import UserError
 from aebnas.predictors.base import (
-    PREDICTORS,
     check_xy,
     read_arrays,
     read_model_config,
+    register_predictor,
     write_arrays,
     write_model_config,
 )
@@ -125,7 +125,7 @@ def build_gp(
     )
 
 
-@PREDICTORS.register("gp")
+@register_predictor("gp")
 class GPPredictor:
     """Exact GP regressor (see the module docstring).
 

@@ -19,7 +19,6 @@ from botorch.models.model import Model
 from torch import Tensor, nn
 
 from aebnas.predictors.base import (
-    PREDICTORS,
     Standardizer,
     bootstrap_indices,
     check_xy,
@@ -27,6 +26,7 @@ from aebnas.predictors.base import (
     in_bag_mask,
     read_arrays,
     read_model_config,
+    register_predictor,
     spread_calibration,
     write_arrays,
     write_model_config,
@@ -85,7 +85,7 @@ def train_member(net: nn.Sequential, X: Tensor, z: Tensor, settings: MLPSettings
     return net.eval()
 
 
-@PREDICTORS.register("mlp")
+@register_predictor("mlp")
 class MLPPredictor:
     """Ensemble of reference MLP surrogates (see the module docstring).
 

@@ -34,8 +34,15 @@ import torch
 from botorch.models.model import Model
 from torch import Tensor
 
-from aebnas.predictors.base import Predictor, check_xy, read_model_config, write_model_config
+from aebnas.predictors.base import (
+    Predictor,
+    check_xy,
+    read_model_config,
+    register_predictor,
+    write_model_config,
+)
 from aebnas.predictors.botorch_models import ShiftedModel
+from aebnas.predictors.folders import copy_predictor_dir, load_model
 
 PRIOR_FEATURE = "prior.mean"
 #: Below this many target records :func:`small_sample_std` is added in quadrature to the std.
@@ -92,6 +99,7 @@ def small_sample_std(residuals: np.ndarray) -> float:
     return rms * float(np.sqrt(1 + 1 / n)) * widening
 
 
+@register_predictor("prior", standalone=False)
 class PriorPredictor:
     """A base predictor of target residuals around a scaled source prediction.
 
@@ -143,8 +151,6 @@ class PriorPredictor:
 
     def save(self, directory: Path) -> None:
         """``model.json`` (a, b) + ``source/`` (the source directory) + ``base/``."""
-        from aebnas.predictors.store import copy_predictor_dir
-
         directory.mkdir(parents=True, exist_ok=True)
         source_out = directory / SOURCE_DIR
         if self.source_dir is not None and self.source_dir.resolve() != source_out.resolve():
@@ -159,8 +165,6 @@ class PriorPredictor:
     @classmethod
     def load(cls, directory: Path) -> PriorPredictor:
         """Rebuild source, residual model and prior coefficients from :meth:`save`'s files."""
-        from aebnas.predictors.store import load_model
-
         config = read_model_config(directory, cls.name)
         predictor = cls(
             load_model(directory / SOURCE_DIR),

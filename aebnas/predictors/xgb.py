@@ -18,7 +18,6 @@ import xgboost as xgb
 from botorch.models.model import Model
 
 from aebnas.predictors.base import (
-    PREDICTORS,
     Standardizer,
     bootstrap_indices,
     check_xy,
@@ -27,6 +26,7 @@ from aebnas.predictors.base import (
     inflate,
     read_arrays,
     read_model_config,
+    register_predictor,
     spread_calibration,
     write_arrays,
     write_model_config,
@@ -74,7 +74,7 @@ class XGBSettings:
         }
 
 
-@PREDICTORS.register("xgb")
+@register_predictor("xgb")
 class XGBPredictor:
     """Bootstrap ensemble of XGBoost regressors (see the module docstring).
 

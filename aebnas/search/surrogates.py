@@ -54,9 +54,10 @@ from aebnas.predictors.base import Predictor, read_json
 from aebnas.predictors.botorch_models import ShiftedModel
 from aebnas.predictors.factory import build_predictor
 from aebnas.predictors.features import feature_names, features
+from aebnas.predictors.folders import check_contained
 from aebnas.predictors.gp import GPPredictor, build_gp, gp_kernel, input_bounds, summary_columns
 from aebnas.predictors.prior import PRIOR_FEATURE, PriorPredictor
-from aebnas.predictors.store import METADATA_FILE, check_contained, load_predictor
+from aebnas.predictors.store import METADATA_FILE, load_predictor
 from aebnas.search.pool import CostTable
 from aebnas.search.problem import SearchProblem
 from aebnas.space import Architecture, SearchSpace, parse_architecture
