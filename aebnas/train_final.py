@@ -38,7 +38,7 @@ from aebnas.costs import ExitCosts, exit_costs
 from aebnas.costs.latency import latency_costs, load_profile
 from aebnas.data import Dataset, load_dataset
 from aebnas.errors import UserError, run_cli
-from aebnas.evaluate import (
+from aebnas.evaluation import (
     collect_logits,
     exit_table,
     objective_for,

@@ -9,7 +9,7 @@ import torch
 
 from aebnas.config import FidelityConfig, ThresholdConfig
 from aebnas.data import dataset_info, load_dataset
-from aebnas.evaluate import evaluate_architecture, within_tolerance
+from aebnas.evaluation import evaluate_architecture, within_tolerance
 from aebnas.models import load_checkpoint
 from aebnas.space import get_space, parse_architecture, sample_architectures
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from aebnas.confidence import CONFIDENCES
 from aebnas.costs import ExitCosts
 from aebnas.models.segments import EXIT, FINAL, TRUNK
-from aebnas.thresholds.confidence import CONFIDENCES
 
 
 @dataclass(frozen=True)

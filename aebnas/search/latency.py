@@ -5,7 +5,7 @@ operating point is tuned again, from its saved validation outcomes (``record["ou
 the per-exit batch-1 latency of :func:`aebnas.costs.latency.latency_costs` in place of the MAC
 costs: same tuner, same modes (budget: average ms <= cap; target: the reference score around
 the target; open: budget = the final exit's latency), then the cheapest curve point within the
-accuracy tolerance, as :func:`aebnas.evaluate.within_tolerance` picks. Results are memoised per
+accuracy tolerance, as :func:`aebnas.evaluation.within_tolerance` picks. Results are memoised per
 record; pieces missing from the profile are measured and the profile file is updated.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from aebnas.archive.outcomes import unpack_outcomes
 from aebnas.costs.latency import LatencyProfile, latency_costs, load_profile
 from aebnas.errors import UserError
-from aebnas.evaluate import within_tolerance
+from aebnas.evaluation import within_tolerance
 from aebnas.space import SearchSpace, parse_architecture
 from aebnas.thresholds import tune
 from aebnas.thresholds.outcomes import ExitOutcomes, Objective

@@ -12,7 +12,7 @@ MACs) chosen on its tuned accuracy-vs-MACs curve:
 A record tuned for another objective (the low-fidelity archive is tuned without a cap, a
 benchmark archive for whatever it was built with) is re-read at our objective from its stored
 curve: the most accurate curve point meeting the cap (or the best target score), then the
-cheapest point within ``accuracy_tolerance`` of it, as :func:`aebnas.evaluate.within_tolerance`
+cheapest point within ``accuracy_tolerance`` of it, as :func:`aebnas.evaluation.within_tolerance`
 does. The stored curve is thinned to at most 64 points, so a re-read point can be slightly worse
 than re-tuning from the saved outcomes would give.
 
@@ -157,7 +157,7 @@ class SearchProblem:
     # ---------------------------------------------------------------- operating points
     def record_objective(self, record: dict[str, Any]) -> tuple[str, float]:
         """The tuner objective ``(mode, MMACs)`` this search implies for ``record``'s network
-        (as :func:`aebnas.evaluate.objective_for`: open mode = budget of its final cost)."""
+        (as :func:`aebnas.evaluation.objective_for`: open mode = budget of its final cost)."""
         if self.mode == "open":
             return "budget", float(record["static_macs"]["final"])
         assert self.macs is not None

@@ -1,4 +1,4 @@
-"""Confidence measures and per-exit threshold tuning."""
+"""Per-exit threshold tuning (the confidence measures live in :mod:`aebnas.confidence`)."""
 
 from aebnas.thresholds.tuners import (
     TUNERS,

@@ -82,7 +82,7 @@ class ExitOutcomes:
             logits: ``K`` tensors of shape ``(N, C)``, intermediate exits in position order,
                 final head last.
             labels: True classes, shape ``(N,)``.
-            confidence: Name in :data:`aebnas.thresholds.confidence.CONFIDENCES`
+            confidence: Name in :data:`aebnas.confidence.CONFIDENCES`
                 (``"margin"``, ``"max-softmax"``, ``"entropy"``).
 
         Returns:
@@ -90,7 +90,7 @@ class ExitOutcomes:
         """
         import torch
 
-        from aebnas.thresholds.confidence import CONFIDENCES
+        from aebnas.confidence import CONFIDENCES
 
         measure = CONFIDENCES.get(confidence)
         if len(logits) < 2:
