@@ -28,6 +28,7 @@ from aebnas.supernet.inheritance import (
     check_dataset,
     inherit,
 )
+from aebnas.thresholds.operating import operating_point
 from aebnas.thresholds.tuners import ExitOutcomes, Objective, OperatingPoint, TuningResult, tune
 from aebnas.train import TrainResult, resolve_device, seed_everything, train_network
 from aebnas.train.trainer import out_of_memory_reason
@@ -45,17 +46,6 @@ def objective_for(thresholds: ThresholdConfig, costs: ExitCosts) -> Objective:
     if thresholds.target_macs is not None:
         return Objective("target", thresholds.target_macs)
     return Objective("budget", costs.final)
-
-
-def within_tolerance(tuned: TuningResult, objective: Objective, tolerance: float) -> OperatingPoint:
-    """The cheapest point of the tuned curve that meets the objective's budget (if any) and is
-    at most ``tolerance`` (fraction) less accurate than the tuner's best point."""
-    if tolerance <= 0:
-        return tuned.best
-    limit = objective.macs if objective.mode == "budget" else math.inf
-    floor = tuned.best.accuracy - tolerance
-    eligible = [p for p in tuned.curve if p.avg_macs <= limit and p.accuracy >= floor]
-    return min(eligible, key=lambda p: p.avg_macs, default=tuned.best)
 
 
 def check_objective(objective: Objective, costs: ExitCosts) -> None:
@@ -212,7 +202,7 @@ def evaluate_architecture(
         return record
     outcomes = ExitOutcomes.from_logits(logits, labels, thresholds.confidence)
     tuned = tune(outcomes, costs, objective, thresholds.tuner)
-    chosen = within_tolerance(tuned, objective, thresholds.accuracy_tolerance)
+    chosen = operating_point(tuned, objective, thresholds.accuracy_tolerance)
     grid = tune(outcomes, costs, objective, "grid")
     record.update(_tuning_fields(costs, outcomes, chosen, tuned, grid))
     if test:

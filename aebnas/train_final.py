@@ -43,11 +43,10 @@ from aebnas.evaluation import (
     exit_table,
     objective_for,
     test_report,
-    within_tolerance,
 )
 from aebnas.models import EarlyExitNetwork, checkpoint_metadata, load_checkpoint, save_checkpoint
 from aebnas.search.loop import CONFIG_FILE
-from aebnas.thresholds import tune
+from aebnas.thresholds import operating_point, tune
 from aebnas.thresholds.evaluation import evaluate_thresholds
 from aebnas.thresholds.outcomes import ExitOutcomes, Objective
 from aebnas.train import resolve_device, seed_everything
@@ -251,7 +250,7 @@ def retune_and_report(member: Member, out: Path, device: torch.device) -> dict[s
     th = config.thresholds
     logits, labels = collect_logits(net, dataset, "val", net.arch.resolution, device)
     outcomes = ExitOutcomes.from_logits(logits, labels, th.confidence)
-    point = within_tolerance(
+    point = operating_point(
         tune(outcomes, costs, objective, th.tuner), objective, th.accuracy_tolerance
     )
     thresholds = point.to_json()["thresholds"]

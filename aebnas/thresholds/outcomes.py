@@ -156,9 +156,23 @@ class Objective:
         if self.mode == "target":
             value = acc * 100.0 - self.penalty * 100.0 * np.abs(avg - self.macs) / self.macs
         else:
-            feasible = avg <= self.macs * (1.0 + BUDGET_TOLERANCE)
-            value = np.where(feasible, acc - TIE_BREAK * avg / self.macs, -np.inf)
+            value = np.where(self.allows(avg), acc - TIE_BREAK * avg / self.macs, -np.inf)
         return float(value) if value.ndim == 0 else value
+
+    def allows(self, avg_macs: float | np.ndarray) -> np.ndarray:
+        """Whether average MMACs meet the budget (``avg <= macs * (1 + BUDGET_TOLERANCE)``); a
+        target allows any cost.
+
+        Args:
+            avg_macs: Scalar or shape ``(M,)``.
+
+        Returns:
+            Boolean array of the same shape.
+        """
+        avg = np.asarray(avg_macs, dtype=np.float64)
+        if self.mode == "target":
+            return np.ones(avg.shape, dtype=bool)
+        return np.asarray(avg <= self.macs * (1.0 + BUDGET_TOLERANCE))
 
 
 @dataclass(frozen=True)
