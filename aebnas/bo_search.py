@@ -27,6 +27,7 @@ from typing import Any
 from aebnas.archive import read_archive
 from aebnas.cli import ArgumentParser
 from aebnas.config import Config, apply_overrides, load_config
+from aebnas.data import dataset_help
 from aebnas.errors import UserError, run_cli
 from aebnas.execution.cli import EXECUTION_FLAGS, add_execution_arguments, execution_overrides
 from aebnas.execution.executors import check_execution
@@ -45,9 +46,7 @@ RESUME_FLAGS = ("budget", "json", "resume", "debug", "workers", *EXECUTION_FLAGS
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m aebnas.bo_search", description=__doc__)
     parser.add_argument("--config", help="YAML config (default: built-in defaults)")
-    parser.add_argument(
-        "--dataset", help="fashion-mnist, cifar10, cifar100, svhn, digits, folder:PATH"
-    )
+    parser.add_argument("--dataset", help=dataset_help())
     parser.add_argument("--data-root", help="folder with the dataset files")
     parser.add_argument("--space", help="search space: aebnas or aebnas-plus")
     parser.add_argument("--budget", type=int, help="evaluations (full trainings) of the run")

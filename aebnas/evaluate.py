@@ -17,7 +17,7 @@ from typing import Any
 
 from aebnas.cli import ArgumentParser
 from aebnas.config import Config, apply_overrides, load_config
-from aebnas.data import dataset_info, load_dataset
+from aebnas.data import dataset_help, dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
 from aebnas.evaluation import RESULT_FORMAT, evaluate_architecture
 from aebnas.outputs import check_output_file
@@ -81,9 +81,7 @@ def build_parser() -> ArgumentParser:
         "--sample-seed", type=int, help="evaluate the architecture sampled with this seed"
     )
     parser.add_argument("--config", help="YAML config (defaults: built in)")
-    parser.add_argument(
-        "--dataset", help="fashion-mnist, cifar10, cifar100, svhn, digits or folder:PATH"
-    )
+    parser.add_argument("--dataset", help=dataset_help())
     parser.add_argument("--data-root", help="folder with the dataset files")
     parser.add_argument("--space", help="search space: aebnas or aebnas-plus")
     parser.add_argument(

@@ -36,7 +36,6 @@ from aebnas.data import dataset_classes, dataset_info
 from aebnas.errors import UserError
 from aebnas.outputs import check_output_folder
 from aebnas.predictors.base import Predictor
-from aebnas.predictors.features import dataset_num_classes
 from aebnas.search.evaluator import (
     CHECKPOINTS_FOLDER,
     FULL,
@@ -183,7 +182,7 @@ def transfer_cost_table(space_name: str, dataset: str, records: list[dict[str, A
     """Static costs of another dataset's records (its resolutions, channels and classes)."""
     info = dataset_info(dataset)
     table = CostTable(
-        get_space(space_name, info.resolutions), info.channels, dataset_num_classes(dataset) or 0
+        get_space(space_name, info.resolutions), info.channels, info.num_classes or 0
     )
     table.add_records(records)
     return table
@@ -201,7 +200,7 @@ def prepare(config: Config, run_dir: Path, meta: dict[str, Any]) -> SearchSetup:
     info = dataset_info(config.data.dataset)
     space = get_space(config.space, info.resolutions)
     STRATEGIES.get(config.search.strategy)
-    classes = dataset_num_classes(config.data.dataset)
+    classes = info.num_classes
     evaluator: Evaluator
     prior_records: list[dict[str, Any]] = []
     reference: list[dict[str, Any]] = []
