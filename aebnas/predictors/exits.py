@@ -13,9 +13,9 @@ Per intermediate exit slot ``j`` (rows whose architecture has that exit) it fits
 and predicts ``avg_macs`` by :func:`aebnas.predictors.usage.expected_avg_macs` of the usage
 ``util_j = arrive_j * on_j * leave_j``. The mean comes from models fit on all rows; the
 uncertainty from a seeded bootstrap ensemble whose spread is inflated until its 90% interval
-holds 90% of cross-fitted errors (:func:`coverage_factor`), centred on that mean. (On the
-CIFAR-10 reference archive, 100 rows to train: 9.1% average-MACs MAPE with the all-rows mean
-against 11.4% with the bootstrap members' mean; a bootstrap sample holds only ~63% of the rows.)
+holds 90% of cross-fitted errors (:func:`coverage_factor`), centred on that mean (a bootstrap
+sample holds only about 63% of the rows, so the members' mean is the worse estimate; the
+predictor's measured MAPE and coverage: ``benchmarks/results/predictors.md``).
 
 Training needs the records' per-exit utilisation (``fit(X, y, usage=...)``; see
 :func:`aebnas.predictors.base.fit_predictor`). Saved as ``model.json`` (settings, constants of
@@ -108,10 +108,10 @@ def coverage_factor(error: np.ndarray, spread: np.ndarray) -> float:
     held-out errors.
 
     Average-MACs errors are heavy-tailed (a wrongly predicted on/off exit moves a row far), so
-    matching the mean variance (:func:`aebnas.predictors.base.spread_calibration`) left the 90%
-    interval short (Fashion-MNIST, 100 rows: 0.77 coverage), and the out-of-bag errors of
-    bootstrap members (63% of the rows each) overstate the all-rows model's (0.98 coverage);
-    this matches the 90% quantile of ``|error| / spread`` of cross-fitted all-rows models.
+    matching the mean variance (:func:`aebnas.predictors.base.spread_calibration`) leaves the
+    90% interval short, and the out-of-bag errors of bootstrap members (63% of the rows each)
+    overstate the all-rows model's (coverage: ``benchmarks/results/predictors.md``); this
+    matches the 90% quantile of ``|error| / spread`` of cross-fitted all-rows models.
 
     Args:
         error: Held-out errors of the training rows, shape ``(n,)``.

@@ -10,12 +10,12 @@ training minimum and maximum; a constant column gets range 1), the outcome is st
   categorical Hamming kernel would need integer-coded genes, which the encoding does not have);
 - ``matern+costs`` (default): that kernel plus a scaled Matern-5/2 ARD kernel on the
   low-dimensional summary columns (resolution, stage depths, exit activity and depths, static
-  MACs; :func:`summary_columns`), meant to learn a smooth cost/depth trend from few records.
-  On the Fashion-MNIST archive (256 records, 100 to train, accuracy) it ranked like ``matern``
-  (Kendall tau 0.264 vs 0.268) at twice the fitting time;
-- ``summary``: only the summary-column Matern kernel (no gene-level part). Better with very
-  few records (25 to train: Kendall tau 0.60 vs 0.39 for average MACs, 0.12 vs 0.05 for
-  accuracy), no better from 50 on, and its 90% intervals under-cover (0.77-0.87).
+  MACs; :func:`summary_columns`), meant to learn a smooth cost/depth trend from few records;
+- ``summary``: only the summary-column Matern kernel (no gene-level part), meant for very few
+  records; its 90% intervals under-cover.
+
+The default kernel's ranking and coverage: ``benchmarks/results/predictors*.md`` (the kernels
+were compared once, when the default was chosen; no benchmark repeats that comparison).
 
 Hyper-parameters are fit by maximising the marginal likelihood
 (:func:`botorch.fit.fit_gpytorch_mll`). ``predict`` returns the predictive std (observation noise

@@ -14,13 +14,12 @@ knows which genes matter. :class:`PriorPredictor` combines both:
 Prediction: prior mean + residual mean; variance: the residual model's, plus, with fewer than
 :data:`CALIBRATION_ROWS` target records, the square of :func:`small_sample_std` (the spread
 of the target residuals ``y - prior``, widened to a Student-t prediction interval): a GP's
-hyper-parameters fit on 3-5 residuals make it far too sure. In the search's surrogates
-(``benchmarks/surrogate_calibration.py``: the 15 full-fidelity Fashion-MNIST records, prior from
-the saved low-fidelity GPs, 15 draws) the 90% intervals held 50% (accuracy) and 54% (average
-MACs) of the held-out values with 3 rows and 74% / 75% with 5 rows; with the extra variance
-74% / 69% and 90% / 87%. The extra variance enters the BoTorch posterior of a GP residual model
-too (an ensemble's posterior keeps its members' spread). With no informative target data the
-residual model shrinks to 0 and the prediction ranks like the source predictor.
+hyper-parameters fit on 3-5 residuals make it far too sure (the 90% intervals' coverage with
+and without the extra variance: ``benchmarks/surrogate_calibration.py``, results in
+``benchmarks/results/surrogate_calibration.md``). The extra variance enters the BoTorch
+posterior of a GP residual model too (an ensemble's posterior keeps its members' spread). With
+no informative target data the residual model shrinks to 0 and the prediction ranks like the
+source predictor.
 """
 
 from __future__ import annotations

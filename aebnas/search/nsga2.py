@@ -60,7 +60,7 @@ MUTATION_P = 0.1
 PENALTY = 0.1
 #: Mating rounds per generation while offspring are duplicates (pymoo's default is 100; in
 #: benchmark mode the snapped offspring of a converged population are mostly duplicates, and
-#: 100 re-draws per generation made a round cost ~7 s for no new candidates).
+#: 100 re-draws per generation made a round slow for no new candidates).
 MATING_ATTEMPTS = 10
 
 

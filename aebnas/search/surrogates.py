@@ -21,9 +21,9 @@ target-fidelity rows alone.
 
 GP surrogates (:class:`BoundedGPPredictor`, a :class:`~aebnas.predictors.gp.GPPredictor`):
 
-- hyper-parameters fit with at most :data:`GP_MAXITER` L-BFGS iterations: the unbounded fit
-  takes ~20 CPU-seconds on 300 rows x 166 features, the bounded one under 2, at equal held-out
-  Kendall tau on the Fashion-MNIST archive;
+- hyper-parameters fit with at most :data:`GP_MAXITER` L-BFGS iterations: an unbounded fit on a
+  few hundred rows takes many times longer for no better held-out ranking (the proposal time it
+  buys: ``benchmarks/results/proposal_time.md``);
 - the average-MAC GP sees only the summary columns (:data:`SUMMARY_TARGETS`).
 
 The two surrogates are independent single-output models; as BoTorch model they form a
@@ -264,8 +264,8 @@ class BoundedGPPredictor(GPPredictor):
 
 
 #: Targets whose GP sees only the summary columns (resolution, depths, exit activity, static
-#: MACs): average MACs follow the static costs and the exit structure; with 16-32 rows this
-#: GP ranks held-out archive rows with Kendall tau 0.54-0.62 against 0.34-0.46 on all columns.
+#: MACs): average MACs follow the static costs and the exit structure, which a GP on all columns
+#: ranks less well from the few rows a search has.
 SUMMARY_TARGETS = ("avg_macs",)
 #: GP kernel (:data:`aebnas.predictors.gp.KERNELS`) of the other targets.
 GP_KERNELS: dict[str, str] = {"accuracy": "matern+costs"}
