@@ -27,11 +27,13 @@ from typing import Any
 from aebnas.archive import read_archive
 from aebnas.cli import ArgumentParser
 from aebnas.config import Config, apply_overrides, load_config
+from aebnas.data import dataset_help
 from aebnas.errors import UserError, run_cli
 from aebnas.execution.cli import EXECUTION_FLAGS, add_execution_arguments, execution_overrides
 from aebnas.execution.executors import check_execution
 from aebnas.predictors.base import PREDICTORS
-from aebnas.search import ACQUISITIONS, STRATEGIES, SearchResult, execute, resume, start
+from aebnas.report import RunOutputs, write_outputs
+from aebnas.search import ACQUISITIONS, STRATEGIES, execute, resume, start
 from aebnas.search.loop import CONFIG_FILE
 from aebnas.supernet.checkpoint import read_info
 from aebnas.train import configure_threads, resolve_device
@@ -44,9 +46,7 @@ RESUME_FLAGS = ("budget", "json", "resume", "debug", "workers", *EXECUTION_FLAGS
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m aebnas.bo_search", description=__doc__)
     parser.add_argument("--config", help="YAML config (default: built-in defaults)")
-    parser.add_argument(
-        "--dataset", help="fashion-mnist, cifar10, cifar100, svhn, digits, folder:PATH"
-    )
+    parser.add_argument("--dataset", help=dataset_help())
     parser.add_argument("--data-root", help="folder with the dataset files")
     parser.add_argument("--space", help="search space: aebnas or aebnas-plus")
     parser.add_argument("--budget", type=int, help="evaluations (full trainings) of the run")
@@ -228,7 +228,7 @@ def default_run_dir(config: Config) -> Path:
     return Path("runs") / f"search-{name}-{config.search.strategy}-seed{config.seed}-{stamp}"
 
 
-def print_front(result: SearchResult) -> None:
+def print_front(result: RunOutputs) -> None:
     """The Pareto front as a table, then the report's path."""
     from rich.console import Console
     from rich.table import Table
@@ -265,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_threads(config.search.threads)
         run_dir = Path(args.out) if args.out else default_run_dir(config)
         setup, archive = start(config, run_dir, config.search.benchmark)
-    result = execute(setup, archive)
+    result = write_outputs(execute(setup, archive))
     if args.json:
         print(json.dumps(result.summary, separators=(",", ":")))
     else:

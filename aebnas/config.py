@@ -95,8 +95,8 @@ class DataConfig:
     """Which data, where, and how the validation split is carved.
 
     Args:
-        dataset: ``fashion-mnist`` (default, offline), ``cifar10``, ``cifar100``, ``svhn``,
-            ``digits``, or ``folder:PATH``.
+        dataset: A name registered in :data:`aebnas.data.DATASETS` (default ``fashion-mnist``,
+            offline) or ``folder:PATH``.
         root: Folder holding the files (``None``: ``$AEBNAS_DATA`` or ``<repo>/datasets``).
         val_size: Validation images carved from the training set (``None``: dataset default).
     """

@@ -38,16 +38,15 @@ from aebnas.costs import ExitCosts, exit_costs
 from aebnas.costs.latency import latency_costs, load_profile
 from aebnas.data import Dataset, load_dataset
 from aebnas.errors import UserError, run_cli
-from aebnas.evaluate import (
+from aebnas.evaluation import (
     collect_logits,
     exit_table,
     objective_for,
     test_report,
-    within_tolerance,
 )
 from aebnas.models import EarlyExitNetwork, checkpoint_metadata, load_checkpoint, save_checkpoint
 from aebnas.search.loop import CONFIG_FILE
-from aebnas.thresholds import tune
+from aebnas.thresholds import operating_point, tune
 from aebnas.thresholds.evaluation import evaluate_thresholds
 from aebnas.thresholds.outcomes import ExitOutcomes, Objective
 from aebnas.train import resolve_device, seed_everything
@@ -251,7 +250,7 @@ def retune_and_report(member: Member, out: Path, device: torch.device) -> dict[s
     th = config.thresholds
     logits, labels = collect_logits(net, dataset, "val", net.arch.resolution, device)
     outcomes = ExitOutcomes.from_logits(logits, labels, th.confidence)
-    point = within_tolerance(
+    point = operating_point(
         tune(outcomes, costs, objective, th.tuner), objective, th.accuracy_tolerance
     )
     thresholds = point.to_json()["thresholds"]

@@ -36,11 +36,11 @@ from scipy import stats
 from aebnas.archive import read_archive
 from aebnas.config import Config, apply_overrides
 from aebnas.data import dataset_info
-from aebnas.predictors.features import dataset_num_classes
 from aebnas.search import surrogates
 from aebnas.search.pool import CostTable, GeneratedDomain, PoolSettings, single_gene_neighbours
 from aebnas.search.problem import problem_from_config
-from aebnas.search.strategies import RoundInput, bo_strategy
+from aebnas.search.rounds import RoundInput
+from aebnas.search.strategies import bo_strategy
 from aebnas.search.surrogates import fit_surrogates, training_set
 from aebnas.space import Architecture, SearchSpace, get_space
 
@@ -134,7 +134,7 @@ def main() -> None:
     )
     info = dataset_info(config.data.dataset)
     space = get_space(config.space, info.resolutions)
-    costs = CostTable(space, info.channels, dataset_num_classes(config.data.dataset) or 10)
+    costs = CostTable(space, info.channels, info.num_classes or 10)
     sizes = [int(s) for s in args.sizes.split(",")]
     extra = synthetic_records(records, max(0, max(sizes) - len(records)), space)
     print(

@@ -35,7 +35,7 @@ import torch
 
 from aebnas.archive import read_archive
 from aebnas.config import Config, apply_overrides
-from aebnas.report import evaluations_to_fraction
+from aebnas.report import evaluations_to_fraction, write_outputs
 from aebnas.search import SearchProblem, execute, start
 from aebnas.search.loop import ARCHIVE_FILE
 
@@ -89,7 +89,8 @@ def run_job(job: Job) -> dict[str, Any]:
         return hv >= true_hv * (1 - 1e-12)
 
     started = time.perf_counter()
-    summary = execute(setup, archive, log=lambda _: None, stop=found_all, report=False).summary
+    result = execute(setup, archive, log=lambda _: None, stop=found_all)
+    summary = write_outputs(result, plots=False).summary
     curve = summary["hypervolume_curve"]
     curve = curve + [curve[-1]] * (job.budget - len(curve))
     knee = knee_problem(setup.problem, setup.reference_records)

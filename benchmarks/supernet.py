@@ -45,7 +45,7 @@ from aebnas.archive import read_archive
 from aebnas.config import Config, FidelityConfig, load_config
 from aebnas.data import Dataset, dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
-from aebnas.evaluate import evaluate_architecture
+from aebnas.evaluation import evaluate_architecture
 from aebnas.space import Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.space.sampling import sample_stratified
 

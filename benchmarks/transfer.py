@@ -37,7 +37,6 @@ from aebnas.predictors.factory import build_predictor, build_prior_predictor
 from aebnas.predictors.features import (
     TARGETS,
     TrainingData,
-    dataset_num_classes,
     feature_names,
     load_training_data,
     ok_records,
@@ -61,7 +60,7 @@ def split_archive(path: str, target: str, seed: int) -> tuple[TrainingData, Trai
         "dataset": dataset,
         "space": space.name,
         "in_channels": info.channels,
-        "num_classes": dataset_num_classes(dataset),
+        "num_classes": info.num_classes,
         "archive": path,
     }
     ok = ok_records(records, target)

@@ -64,8 +64,8 @@ def test_ranges_are_checked_for_flags_and_yaml(tmp_path, overrides, message):
 
 
 def test_choices_match_the_registries():
+    from aebnas.confidence import CONFIDENCES
     from aebnas.config import CONSTRAINT_KEY, ThresholdConfig
-    from aebnas.thresholds.confidence import CONFIDENCES
     from aebnas.thresholds.tuners import TUNERS
 
     fields = {f.name: f.metadata[CONSTRAINT_KEY] for f in dataclasses.fields(ThresholdConfig)

@@ -9,7 +9,7 @@ import torch
 
 from aebnas.config import FidelityConfig, ThresholdConfig
 from aebnas.data import dataset_info, load_dataset
-from aebnas.evaluate import evaluate_architecture, within_tolerance
+from aebnas.evaluation import evaluate_architecture
 from aebnas.models import load_checkpoint
 from aebnas.space import get_space, parse_architecture, sample_architectures
 
@@ -95,18 +95,6 @@ def test_trained_candidate_learns_and_early_exits_save_macs(fashion, tmp_path):
     json.dumps(record)  # JSON-ready
     _, metadata = load_checkpoint(tmp_path / "net.safetensors")
     assert list(metadata.thresholds) == [e["threshold"] for e in exits[:-1]]
-
-
-def test_within_tolerance_picks_cheapest_close_point():
-    from aebnas.thresholds.tuners import Objective, OperatingPoint, TuningResult
-
-    def point(acc, macs):
-        return OperatingPoint((0.5,), acc, macs, (0.5, 0.5))
-
-    curve = (point(0.70, 1.0), point(0.796, 2.0), point(0.80, 3.0))
-    tuned = TuningResult(best=curve[-1], curve=curve, tuner="optimal")
-    assert within_tolerance(tuned, Objective("budget", 3.0), 0.005).avg_macs == 2.0
-    assert within_tolerance(tuned, Objective("budget", 3.0), 0.0).avg_macs == 3.0
 
 
 def test_cli_writes_the_documented_json_and_a_checkpoint(tmp_path):

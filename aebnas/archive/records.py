@@ -20,7 +20,7 @@ RECORD_PACKAGES = ("aebnas", "torch", "torchvision", "numpy", "fvcore")
 def candidate_record(
     evaluate: Callable[[], dict[str, Any]], arch: Architecture, seed: int, fidelity_name: str
 ) -> dict[str, Any]:
-    """Run ``evaluate`` (an :func:`aebnas.evaluate.evaluate_architecture` call returning the
+    """Run ``evaluate`` (an :func:`aebnas.evaluation.evaluate_architecture` call returning the
     evaluation record with raw ``outcomes``) and make the archive record of ``arch``.
 
     A candidate-level failure (``RuntimeError``, ``ValueError`` or ``MemoryError``, e.g. a shape

@@ -179,7 +179,7 @@ def measure_chain(num_classes: int, threads: int, warmup: int, repeats: int) -> 
     between chains the caches are swept. Returns ``(chain / CHAIN, (with - without) / CHAIN)``:
     run one after another, calls and the torch code of the decisions cost more than alone.
     """
-    from aebnas.thresholds.confidence import CONFIDENCES
+    from aebnas.confidence import CONFIDENCES
 
     measure = CONFIDENCES.get("margin")
     x = torch.zeros(1, num_classes)

@@ -5,22 +5,22 @@
 """
 
 from aebnas.data.datasets import (
-    DATASET_DEFAULTS,
+    DATASETS,
     Dataset,
     DatasetInfo,
     carve_validation,
     dataset_classes,
+    dataset_help,
     dataset_info,
     default_data_root,
     load_dataset,
 )
 from aebnas.data.images import ImageSplit, resize_images
 from aebnas.data.loader import BatchLoader
-from aebnas.data.sources import SOURCES, RawData
+from aebnas.data.sources import RawData
 
 __all__ = [
-    "DATASET_DEFAULTS",
-    "SOURCES",
+    "DATASETS",
     "BatchLoader",
     "Dataset",
     "DatasetInfo",
@@ -28,6 +28,7 @@ __all__ = [
     "RawData",
     "carve_validation",
     "dataset_classes",
+    "dataset_help",
     "dataset_info",
     "default_data_root",
     "load_dataset",

@@ -1,9 +1,10 @@
-"""Datasets as in-memory splits: the defaults table, the seeded validation split and batching.
+"""Datasets as in-memory splits: the dataset registry, the seeded validation split and batching.
 
-``load_dataset(name)`` reads the official train/test splits through the registered loader
-(:data:`aebnas.data.sources.SOURCES`), carves a seeded validation split out of the training set,
-and returns a :class:`Dataset` whose :meth:`Dataset.batches` produces normalised mini-batches at
-any resolution (resized once per split and resolution, then cached).
+Every dataset is one registered :class:`DatasetInfo` in :data:`DATASETS` (facts, search
+defaults, loader, help). ``load_dataset(name)`` reads the official train/test splits through
+the entry's loader (:mod:`aebnas.data.sources`), carves a seeded validation split out of the
+training set, and returns a :class:`Dataset` whose :meth:`Dataset.batches` produces normalised
+mini-batches at any resolution (resized once per split and resolution, then cached).
 """
 
 from __future__ import annotations
@@ -12,14 +13,25 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
 import torch
 
 from aebnas.data.images import ImageSplit, channel_stats, resize_images, seeded_permutation
 from aebnas.data.loader import BatchLoader
-from aebnas.data.sources import SOURCES, folder_classes
+from aebnas.data.sources import (
+    DIGIT_NAMES,
+    FASHION_MNIST_NAMES,
+    SourceLoader,
+    folder_classes,
+    load_cifar10,
+    load_cifar100,
+    load_digits,
+    load_fashion_mnist,
+    load_folder,
+    load_svhn,
+)
 from aebnas.errors import UserError
+from aebnas.registry import Registry
 
 FOLDER_PREFIX = "folder:"
 #: Byte budget of each dataset's cache of resized splits (least recently used are dropped).
@@ -29,7 +41,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Static facts and search defaults of a dataset.
+    """One registered dataset: static facts, search defaults and its loader.
 
     Args:
         name: Registry name (``"folder"`` for every ``folder:PATH``).
@@ -43,6 +55,10 @@ class DatasetInfo:
         default_target_macs: Default MAC budget of a searched network, in millions.
         lr: Default learning rate of (SGD) training.
         flip: Whether ``augment`` uses random horizontal flips (not for digits).
+        loader: Reads the official splits from a data root (:mod:`aebnas.data.sources`).
+        help: Where the data comes from, for the command lines' help.
+        class_names: Class names in label order; ``None``: read from the dataset's files.
+        split_sizes: Images of the official ``(train, test)`` splits; ``None``: as found.
         val_fraction: Fraction of the training set used when ``val_size`` is ``None``.
     """
 
@@ -57,98 +73,126 @@ class DatasetInfo:
     default_target_macs: float
     lr: float
     flip: bool
+    loader: SourceLoader = field(compare=False, repr=False)
+    help: str = ""
+    class_names: tuple[str, ...] | None = None
+    split_sizes: tuple[int, int] | None = None
     val_fraction: float = 0.1
 
 
 _CIFAR_RESOLUTIONS = tuple(range(32, 73, 4))
 _SMALL_RESOLUTIONS = (28, 32, 36, 40)
 
-DATASET_DEFAULTS: MappingProxyType[str, DatasetInfo] = MappingProxyType(
-    {
-        info.name: info
-        for info in (
-            DatasetInfo(
-                "fashion-mnist",
-                num_classes=10,
-                channels=1,
-                image_size=28,
-                mean=(0.2860,),
-                std=(0.3530,),
-                val_size=5000,
-                resolutions=_SMALL_RESOLUTIONS,
-                default_target_macs=6.0,
-                lr=0.05,
-                flip=True,
-            ),
-            DatasetInfo(
-                "cifar10",
-                num_classes=10,
-                channels=3,
-                image_size=32,
-                mean=(0.4914, 0.4822, 0.4465),
-                std=(0.2470, 0.2435, 0.2616),
-                val_size=5000,
-                resolutions=_CIFAR_RESOLUTIONS,
-                default_target_macs=17.0,
-                lr=0.01,
-                flip=True,
-            ),
-            DatasetInfo(
-                "cifar100",
-                num_classes=100,
-                channels=3,
-                image_size=32,
-                mean=(0.5071, 0.4865, 0.4409),
-                std=(0.2673, 0.2564, 0.2762),
-                val_size=5000,
-                resolutions=_CIFAR_RESOLUTIONS,
-                default_target_macs=17.0,
-                lr=0.01,
-                flip=True,
-            ),
-            DatasetInfo(
-                "svhn",
-                num_classes=10,
-                channels=3,
-                image_size=32,
-                mean=(0.4377, 0.4438, 0.4728),
-                std=(0.1980, 0.2010, 0.1970),
-                val_size=7325,
-                resolutions=_CIFAR_RESOLUTIONS,
-                default_target_macs=1.0,
-                lr=0.05,
-                flip=False,
-            ),
-            # digits: statistics of the 1,437 training images (fixed test split), see tests.
-            DatasetInfo(
-                "digits",
-                num_classes=10,
-                channels=1,
-                image_size=8,
-                mean=(0.3057,),
-                std=(0.3759,),
-                val_size=300,
-                resolutions=_SMALL_RESOLUTIONS,
-                default_target_macs=6.0,
-                lr=0.05,
-                flip=False,
-            ),
-            DatasetInfo(
-                "folder",
-                num_classes=None,
-                channels=3,
-                image_size=32,
-                mean=None,
-                std=None,
-                val_size=None,
-                resolutions=(32,),
-                default_target_macs=6.0,
-                lr=0.05,
-                flip=True,
-            ),
-        )
-    }
-)
+#: Every dataset by name (``folder`` stands for every ``folder:PATH``).
+DATASETS: Registry[DatasetInfo] = Registry("dataset")
+for _info in (
+    DatasetInfo(
+        "fashion-mnist",
+        num_classes=10,
+        channels=1,
+        image_size=28,
+        mean=(0.2860,),
+        std=(0.3530,),
+        val_size=5000,
+        resolutions=_SMALL_RESOLUTIONS,
+        default_target_macs=6.0,
+        lr=0.05,
+        flip=True,
+        loader=load_fashion_mnist,
+        help="Debian package dataset-fashion-mnist",
+        class_names=FASHION_MNIST_NAMES,
+        split_sizes=(60000, 10000),
+    ),
+    DatasetInfo(
+        "cifar10",
+        num_classes=10,
+        channels=3,
+        image_size=32,
+        mean=(0.4914, 0.4822, 0.4465),
+        std=(0.2470, 0.2435, 0.2616),
+        val_size=5000,
+        resolutions=_CIFAR_RESOLUTIONS,
+        default_target_macs=17.0,
+        lr=0.01,
+        flip=True,
+        loader=load_cifar10,
+        help="cifar-10-batches-py/ under the data root",
+        split_sizes=(50000, 10000),
+    ),
+    DatasetInfo(
+        "cifar100",
+        num_classes=100,
+        channels=3,
+        image_size=32,
+        mean=(0.5071, 0.4865, 0.4409),
+        std=(0.2673, 0.2564, 0.2762),
+        val_size=5000,
+        resolutions=_CIFAR_RESOLUTIONS,
+        default_target_macs=17.0,
+        lr=0.01,
+        flip=True,
+        loader=load_cifar100,
+        help="cifar-100-python/ under the data root",
+        split_sizes=(50000, 10000),
+    ),
+    DatasetInfo(
+        "svhn",
+        num_classes=10,
+        channels=3,
+        image_size=32,
+        mean=(0.4377, 0.4438, 0.4728),
+        std=(0.1980, 0.2010, 0.1970),
+        val_size=7325,
+        resolutions=_CIFAR_RESOLUTIONS,
+        default_target_macs=1.0,
+        lr=0.05,
+        flip=False,
+        loader=load_svhn,
+        help="{train,test}_32x32.mat under the data root",
+        class_names=DIGIT_NAMES,
+        split_sizes=(73257, 26032),
+    ),
+    # digits: statistics of the 1,437 training images (fixed test split), see tests.
+    DatasetInfo(
+        "digits",
+        num_classes=10,
+        channels=1,
+        image_size=8,
+        mean=(0.3057,),
+        std=(0.3759,),
+        val_size=300,
+        resolutions=_SMALL_RESOLUTIONS,
+        default_target_macs=6.0,
+        lr=0.05,
+        flip=False,
+        loader=load_digits,
+        help="scikit-learn's 8x8 digits, no files needed",
+        class_names=DIGIT_NAMES,
+        split_sizes=(1437, 360),
+    ),
+    DatasetInfo(
+        "folder",
+        num_classes=None,
+        channels=3,
+        image_size=32,
+        mean=None,
+        std=None,
+        val_size=None,
+        resolutions=(32,),
+        default_target_macs=6.0,
+        lr=0.05,
+        flip=True,
+        loader=load_folder,
+        help="folder:PATH with PATH/train/<class>/*.png and PATH/test/<class>/*.png",
+    ),
+):
+    DATASETS.add(_info.name, _info)
+
+
+def dataset_help() -> str:
+    """The ``--dataset`` help of the command lines: every registered dataset with its help."""
+    named = [f"{n} ({DATASETS.get(n).help})" for n in DATASETS.names() if n != "folder"]
+    return "; ".join([*named, DATASETS.get("folder").help])
 
 
 def default_data_root() -> Path:
@@ -171,8 +215,8 @@ def _parse_name(name: str) -> tuple[str, Path | None]:
             f"dataset {name!r} needs a path: use folder:PATH with PATH holding "
             "train/<class>/*.png and test/<class>/*.png"
         )
-    if key not in SOURCES:
-        known = [n for n in SOURCES.names() if n != "folder"] + [f"{FOLDER_PREFIX}PATH"]
+    if key not in DATASETS:
+        known = [n for n in DATASETS.names() if n != "folder"] + [f"{FOLDER_PREFIX}PATH"]
         raise UserError(f"unknown dataset {name!r}; choose one of: {', '.join(known)}")
     return key, None
 
@@ -184,7 +228,7 @@ def dataset_info(name: str) -> DatasetInfo:
         UserError: Unknown dataset name.
     """
     key, _ = _parse_name(name)
-    return DATASET_DEFAULTS[key]
+    return DATASETS.get(key)
 
 
 def dataset_classes(name: str) -> int:
@@ -195,7 +239,7 @@ def dataset_classes(name: str) -> int:
         UserError: Unknown name, or a ``folder:PATH`` that is not an ImageFolder tree.
     """
     key, folder = _parse_name(name)
-    known = DATASET_DEFAULTS[key].num_classes
+    known = DATASETS.get(key).num_classes
     if known is not None:
         return known
     assert folder is not None  # only folder:PATH has no static class count
@@ -385,8 +429,7 @@ def load_dataset(
     """Load a dataset into memory and carve its seeded validation split.
 
     Args:
-        name: ``fashion-mnist``, ``cifar10``, ``cifar100``, ``svhn``, ``digits`` or
-            ``folder:PATH``.
+        name: A name in :data:`DATASETS` or ``folder:PATH``.
         root: Data root (``None``: :func:`default_data_root`); unused by ``digits`` and
             ``folder:PATH``.
         val_size: Validation images (``None``: the dataset's default).
@@ -399,9 +442,9 @@ def load_dataset(
         UserError: Unknown name, missing/corrupted files, bad folder layout or bad ``val_size``.
     """
     key, folder = _parse_name(name)
-    info = DATASET_DEFAULTS[key]
+    info = DATASETS.get(key)
     data_root = folder or (Path(root).expanduser() if root is not None else default_data_root())
-    raw = SOURCES.get(key)(data_root)
+    raw = info.loader(data_root)
     if val_size is None:
         val_size = _default_val_size(info, len(raw.train))
     train, val, val_indices = carve_validation(raw.train, val_size, seed)

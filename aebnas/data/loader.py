@@ -5,8 +5,9 @@ uint8 split, an optional vectorised flip + translation done with one gather, and
 float conversion + normalisation on the target device.
 
 Batches are prepared with a single intra-op thread (restored before the batch is handed over):
-these ops are too small to gain from threads, and on a busy 2-core machine every multi-threaded
-small op can stall ~8 ms waiting for a descheduled worker (measured: ~15 ms -> ~0.6 ms a batch).
+these ops are too small to gain from threads, and on a busy machine every multi-threaded small
+op can stall waiting for a descheduled worker (the thread policy's measurements:
+``benchmarks/results/train_throughput_load.md``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Raw per-dataset loaders: files on disk -> official train/test splits as uint8 tensors.
 
-Each loader is registered by dataset name in :data:`SOURCES` and has the signature
-``load(root: Path) -> RawData``. For ``folder:PATH`` the root *is* ``PATH``. Nothing here
-downloads: missing or corrupted files raise one :class:`~aebnas.errors.UserError` that names the
-expected files and how to get them.
+Each loader has the signature ``load(root: Path) -> RawData`` and is named by its dataset's
+registered entry (:data:`aebnas.data.datasets.DATASETS`). For ``folder:PATH`` the root *is*
+``PATH``. Nothing here downloads: missing or corrupted files raise one
+:class:`~aebnas.errors.UserError` that names the expected files and how to get them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from torchvision.transforms import v2
 from aebnas.data.images import ImageSplit, seeded_permutation, to_labels, to_nchw_uint8
 from aebnas.data.pickles import load_restricted
 from aebnas.errors import UserError
-from aebnas.registry import Registry
 
 #: Where the Debian package ``dataset-fashion-mnist`` installs the gzipped idx files.
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -45,6 +44,8 @@ FOLDER_BASE_SIZE = 32
 CIFAR_PIXELS = 3 * 32 * 32
 #: Class names of the datasets whose labels are the digits 0-9.
 DIGIT_NAMES = tuple(str(d) for d in range(10))
+#: Fashion-MNIST's class names in label order.
+FASHION_MNIST_NAMES = tuple(tvd.FashionMNIST.classes)
 #: Errors torchvision raises for missing, truncated or corrupted files.
 _FILE_ERRORS = (RuntimeError, OSError, EOFError, ValueError, KeyError)
 
@@ -67,13 +68,11 @@ class RawData:
 
 
 SourceLoader = Callable[[Path], RawData]
-SOURCES: Registry[SourceLoader] = Registry("dataset")
 
 
 # --------------------------------------------------------------------------- Fashion-MNIST
 
 
-@SOURCES.register("fashion-mnist")
 def load_fashion_mnist(root: Path) -> RawData:
     """Fashion-MNIST from ``<root>/FashionMNIST/raw/`` (filled from the Debian files if needed).
 
@@ -87,7 +86,7 @@ def load_fashion_mnist(root: Path) -> RawData:
     _ensure_fashion_mnist_raw(raw_dir)
     splits = [tvd.FashionMNIST(root, train=train, download=False) for train in (True, False)]
     train, test = (ImageSplit(to_nchw_uint8(s.data, "NHW"), to_labels(s.targets)) for s in splits)
-    return RawData(train, test, num_classes=10, class_names=tuple(tvd.FashionMNIST.classes))
+    return RawData(train, test, num_classes=10, class_names=FASHION_MNIST_NAMES)
 
 
 def _ensure_fashion_mnist_raw(raw_dir: Path) -> None:
@@ -208,7 +207,6 @@ def _extract_cifar_archive(cls: type[tvd.CIFAR10], root: Path) -> None:
         extract_archive(str(archive), str(root))
 
 
-@SOURCES.register("cifar10")
 def load_cifar10(root: Path) -> RawData:
     """CIFAR-10 from ``<root>/cifar-10-batches-py/``: 50,000 train, 10,000 test, 10 classes."""
     expected = (f"{root}/cifar-10-batches-py/{{data_batch_1..data_batch_5, test_batch, "
@@ -216,14 +214,12 @@ def load_cifar10(root: Path) -> RawData:
     return _load_cifar(tvd.CIFAR10, root, expected)
 
 
-@SOURCES.register("cifar100")
 def load_cifar100(root: Path) -> RawData:
     """CIFAR-100 from ``<root>/cifar-100-python/``: 50,000 train, 10,000 test, 100 classes."""
     expected = f"{root}/cifar-100-python/{{train, test, meta}}"
     return _load_cifar(tvd.CIFAR100, root, expected)
 
 
-@SOURCES.register("svhn")
 def load_svhn(root: Path) -> RawData:
     """SVHN from ``<root>/{train,test}_32x32.mat`` (label 10 means digit 0; ``extra`` unused).
 
@@ -248,7 +244,6 @@ def load_svhn(root: Path) -> RawData:
 # --------------------------------------------------------------------------- digits
 
 
-@SOURCES.register("digits")
 def load_digits(root: Path) -> RawData:
     """scikit-learn's 1,797 real 8x8 digits (no files needed), split 1,437 train / 360 test.
 
@@ -277,7 +272,6 @@ def load_digits(root: Path) -> RawData:
 # --------------------------------------------------------------------------- folder:PATH
 
 
-@SOURCES.register("folder")
 def load_folder(root: Path, size: int = FOLDER_BASE_SIZE) -> RawData:
     """An ImageFolder tree ``root/{train,test}/<class>/*.png``, resized to ``size x size`` RGB.
 

@@ -4,7 +4,7 @@ A :class:`Job` is plain data (strings, numbers and config dataclasses; picklable
 no tensors, no closures), so any executor can ship it to a process or a Ray worker. The worker
 turns it into a :class:`JobResult` with :func:`run_job`: it loads the job's dataset (once per
 worker process, cached) and its search space, evaluates the architecture with
-:func:`aebnas.evaluate.evaluate_architecture` and returns the archive record. A checkpoint,
+:func:`aebnas.evaluation.evaluate_architecture` and returns the archive record. A checkpoint,
 when asked for, comes back with the result (bytes) or is left in a shared ``storage`` folder;
 the worker never writes into the run folder, so the driver stays the only writer of a run.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from aebnas.archive.records import candidate_record, failure_record
 from aebnas.config import Config, DataConfig, FidelityConfig, ThresholdConfig
 from aebnas.data import Dataset, dataset_info, default_data_root, load_dataset
-from aebnas.evaluate import evaluate_architecture
+from aebnas.evaluation import evaluate_architecture
 from aebnas.space import Architecture, SearchSpace, get_space, parse_architecture
 from aebnas.train import configure_threads, resolve_device
 

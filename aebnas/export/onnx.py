@@ -1,9 +1,9 @@
 """ONNX export of network segments (``torch.onnx.export``) and their ONNX Runtime sessions.
 
-Exporter choice: the TorchScript-based exporter (``dynamo=False``). Measured here with torch
-2.14.1 on one trunk and one branch segment: both exporters give graphs equal to PyTorch within
-5e-8, but the ``torch.export``-based one needs the extra ``onnxscript`` package, took 2-3.5 s per
-segment against 0.07-0.7 s, and, running the Python code of the network on fake tensors, left fake
+Exporter choice: the TorchScript-based exporter (``dynamo=False``). Tried with torch 2.14.1 on
+one trunk and one branch segment: both exporters give graphs equal to PyTorch within float
+rounding, but the ``torch.export``-based one needs the extra ``onnxscript`` package, was many
+times slower per segment, and, running the Python code of the network on fake tensors, left fake
 tensors in the ``functools.cache`` of the branches' bicubic matrices (the next eager forward then
 failed). The traced graphs are fixed to the export resolution: :class:`TrimmedConv2d` crops its
 kernels and :class:`BicubicResize` builds its matrices from the input's spatial size at trace time,

@@ -58,7 +58,7 @@ class BicubicResize(nn.Module):
     """Bicubic resize to ``size x size`` as two small matmuls; ``(N, C, H, W) -> (N, C, s, s)``.
 
     Same numbers as ``F.interpolate(mode="bicubic")``, but its backward is a matmul too, which is
-    ~10x faster on the CPU than PyTorch's bicubic backward kernel at these sizes.
+    much faster on the CPU than PyTorch's bicubic backward kernel at these small sizes.
     """
 
     def __init__(self, size: int) -> None:

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aebnas.confidence import CONFIDENCES
 from aebnas.errors import UserError
 from aebnas.models.network import EarlyExitNetwork, build_network
 from aebnas.space.architecture import Architecture
 from aebnas.space.spaces import SearchSpace, get_space
 from aebnas.space.validation import parse_architecture
-from aebnas.thresholds.confidence import CONFIDENCES
 
 if TYPE_CHECKING:
     from aebnas.data import Dataset
@@ -54,7 +54,7 @@ class CheckpointMetadata:
         mean: Per-channel mean (0..1 pixel scale) inputs are normalised with.
         std: Per-channel standard deviation inputs are normalised with.
         confidence: Confidence measure of the exit policy (see
-            :data:`aebnas.thresholds.confidence.CONFIDENCES`).
+            :data:`aebnas.confidence.CONFIDENCES`).
         thresholds: One per intermediate exit (position order); ``None`` = exit off.
         dataset: Dataset name the network was trained on (as given to ``load_dataset``).
         format: Always :data:`CHECKPOINT_FORMAT`.

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from aebnas.confidence import CONFIDENCES
 from aebnas.models.backbone import FinalHead, build_block, build_stem, stage_in_channels
 from aebnas.models.branches import ExitBranch
 from aebnas.space.architecture import Architecture, Block, Exit
 from aebnas.space.spaces import SearchSpace
-from aebnas.thresholds.confidence import CONFIDENCES
 
 
 class NetworkParts:
@@ -124,7 +124,7 @@ class EarlyExitNetwork(nn.Module):
             thresholds: One per intermediate exit (position order); a sample leaves at the first
                 exit whose confidence is ``>= threshold``. A threshold above 1 switches the exit
                 off (its branch is not computed).
-            confidence: Name of a measure in :data:`~aebnas.thresholds.confidence.CONFIDENCES`.
+            confidence: Name of a measure in :data:`~aebnas.confidence.CONFIDENCES`.
 
         Returns:
             ``(predictions, exit_index)``, both int64 of shape ``(N,)``; ``exit_index`` counts

@@ -12,7 +12,7 @@
 Command line: ``python -m aebnas.predictors fit|evaluate|noise-ceiling`` (see ``--help``).
 """
 
-from aebnas.predictors import exits, gp, mlp, xgb  # noqa: F401  (register the predictor kinds)
+from aebnas.predictors import exits, gp, mlp, prior, xgb  # noqa: F401  (register the kinds)
 from aebnas.predictors.base import PREDICTORS, Predictor, fit_predictor, make_predictor
 from aebnas.predictors.factory import build_predictor, build_prior_predictor
 from aebnas.predictors.features import (
@@ -23,9 +23,10 @@ from aebnas.predictors.features import (
     features,
     load_training_data,
 )
+from aebnas.predictors.folders import load_model
 from aebnas.predictors.metrics import cross_validate, learning_curve, noise_ceiling, score
 from aebnas.predictors.prior import PriorPredictor
-from aebnas.predictors.store import LoadedPredictor, load_model, load_predictor, save_predictor
+from aebnas.predictors.store import LoadedPredictor, load_predictor, save_predictor
 from aebnas.predictors.usage import ExitUsage, expected_avg_macs
 
 __all__ = [

@@ -58,7 +58,31 @@ class Predictor(Protocol):
         ...
 
 
+#: Kinds that are fit on features alone (``--model``, ``make_predictor``).
 PREDICTORS: Registry[type[Predictor]] = Registry("predictor")
+#: Every kind a saved folder can hold (``model.json``'s ``predictor``): those of
+#: :data:`PREDICTORS` and wrappers that need more than features to build (``prior``).
+SAVED_PREDICTORS: Registry[type[Predictor]] = Registry("saved predictor kind")
+
+
+def register_predictor(
+    name: str, *, standalone: bool = True
+) -> Callable[[type[Predictor]], type[Predictor]]:
+    """Class decorator: register a predictor kind for loading, and (``standalone``) for
+    building from features.
+
+    Args:
+        name: The kind, written to ``model.json``.
+        standalone: Whether ``make_predictor(name)`` can build it (false for wrappers).
+    """
+
+    def add(cls: type[Predictor]) -> type[Predictor]:
+        SAVED_PREDICTORS.add(name, cls)
+        if standalone:
+            PREDICTORS.add(name, cls)
+        return cls
+
+    return add
 
 
 def make_predictor(name: str, **kwargs: Any) -> Predictor:

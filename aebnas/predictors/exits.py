@@ -13,9 +13,9 @@ Per intermediate exit slot ``j`` (rows whose architecture has that exit) it fits
 and predicts ``avg_macs`` by :func:`aebnas.predictors.usage.expected_avg_macs` of the usage
 ``util_j = arrive_j * on_j * leave_j``. The mean comes from models fit on all rows; the
 uncertainty from a seeded bootstrap ensemble whose spread is inflated until its 90% interval
-holds 90% of cross-fitted errors (:func:`coverage_factor`), centred on that mean. (On the
-CIFAR-10 reference archive, 100 rows to train: 9.1% average-MACs MAPE with the all-rows mean
-against 11.4% with the bootstrap members' mean; a bootstrap sample holds only ~63% of the rows.)
+holds 90% of cross-fitted errors (:func:`coverage_factor`), centred on that mean (a bootstrap
+sample holds only about 63% of the rows, so the members' mean is the worse estimate; the
+predictor's measured MAPE and coverage: ``benchmarks/results/predictors.md``).
 
 Training needs the records' per-exit utilisation (``fit(X, y, usage=...)``; see
 :func:`aebnas.predictors.base.fit_predictor`). Saved as ``model.json`` (settings, constants of
@@ -26,26 +26,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import xgboost as xgb
-from botorch.models.model import Model
 
 from aebnas.errors import UserError
 from aebnas.predictors.base import (
-    PREDICTORS,
     Z90,
-    bootstrap_indices,
     check_xy,
-    ensemble_summary,
     inflate,
-    read_model_config,
-    write_model_config,
+    register_predictor,
 )
-from aebnas.predictors.botorch_models import MembersModel, numpy_members
+from aebnas.predictors.ensemble import BootstrapEnsemble
 from aebnas.predictors.metrics import kfold_splits
 from aebnas.predictors.usage import ExitUsage, cost_columns, expected_avg_macs, split_costs
 
@@ -113,10 +108,10 @@ def coverage_factor(error: np.ndarray, spread: np.ndarray) -> float:
     held-out errors.
 
     Average-MACs errors are heavy-tailed (a wrongly predicted on/off exit moves a row far), so
-    matching the mean variance (:func:`aebnas.predictors.base.spread_calibration`) left the 90%
-    interval short (Fashion-MNIST, 100 rows: 0.77 coverage), and the out-of-bag errors of
-    bootstrap members (63% of the rows each) overstate the all-rows model's (0.98 coverage);
-    this matches the 90% quantile of ``|error| / spread`` of cross-fitted all-rows models.
+    matching the mean variance (:func:`aebnas.predictors.base.spread_calibration`) leaves the
+    90% interval short, and the out-of-bag errors of bootstrap members (63% of the rows each)
+    overstate the all-rows model's (coverage: ``benchmarks/results/predictors.md``); this
+    matches the 90% quantile of ``|error| / spread`` of cross-fitted all-rows models.
 
     Args:
         error: Held-out errors of the training rows, shape ``(n,)``.
@@ -153,8 +148,8 @@ def derived_inputs(X: np.ndarray, columns: Sequence[int]) -> np.ndarray:
     return np.hstack([np.where(mask, log_cost, 0.0), np.where(mask, ratio, 0.0)])
 
 
-@PREDICTORS.register("exits")
-class ExitsPredictor:
+@register_predictor("exits")
+class ExitsPredictor(BootstrapEnsemble):
     """Average MACs from predicted exit usage and exact costs (see the module docstring).
 
     Args:
@@ -162,6 +157,8 @@ class ExitsPredictor:
     """
 
     name = "exits"
+    settings_type = ExitsSettings
+    settings: ExitsSettings
     #: What it predicts (see :func:`aebnas.predictors.base.predicts_target`).
     targets = ("avg_macs",)
     #: :func:`aebnas.predictors.base.fit_predictor` passes the records' exit usage.
@@ -170,22 +167,24 @@ class ExitsPredictor:
     def __init__(self, **settings: Any) -> None:
         if settings.get("cost_columns") is not None:
             settings["cost_columns"] = tuple(int(i) for i in settings["cost_columns"])
-        self.settings = ExitsSettings(**settings)
+        super().__init__(**settings)
         if self.settings.cost_columns is None:
             raise UserError(
                 "the exits predictor needs the feature names of the per-exit costs; build it "
                 "with aebnas.predictors.build_predictor('exits', feature_names(space))"
             )
         self.parts: list[list[dict[str, PartModel]]] = []
-        self.spread = 1.0
-        self.num_features = 0
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.parts)
 
     @property
     def columns(self) -> tuple[int, ...]:
         assert self.settings.cost_columns is not None
         return self.settings.cost_columns
 
-    def fit(self, X: np.ndarray, y: np.ndarray, usage: ExitUsage | None = None) -> ExitsPredictor:
+    def fit(self, X: np.ndarray, y: np.ndarray, usage: ExitUsage | None = None) -> Self:
         """Fit the usage models on ``X (n, d)`` and ``usage`` (``n`` rows); ``y (n,)``, the
         measured average MACs, calibrates the ensemble spread."""
         check_xy(X, y, min_rows=2)
@@ -196,18 +195,27 @@ class ExitsPredictor:
             )
         if len(usage) != len(y):
             raise ValueError(f"{len(y)} rows but usage of {len(usage)}")
-        self.num_features = X.shape[1]
         targets = _UsageTargets(split_costs(X, self.columns)[0], usage)
-        inputs = self._inputs(X)
-        boot = bootstrap_indices(len(y), self.settings.members, self.settings.seed)
+        return self.fit_ensemble(X, y, targets=targets, inputs=self._inputs(X))
+
+    def fit_members(
+        self, X: np.ndarray, y: np.ndarray, samples: list[np.ndarray], **context: Any
+    ) -> None:
+        """The all-rows member (the mean), then one member per bootstrap sample (the spread);
+        ``context``: ``targets`` and ``inputs`` of :meth:`fit`."""
+        inputs, targets = context["inputs"], context["targets"]
         self.parts = [
             self._fit_member(inputs, targets, idx, k)
-            for k, idx in enumerate([np.arange(len(y)), *boot])
+            for k, idx in enumerate([np.arange(len(y)), *samples])
         ]
-        self.spread = 1.0
-        spread = self._raw_members(X)[1:].std(axis=0, ddof=1)
-        self.spread = coverage_factor(y - self._cross_fitted(X, inputs, targets), spread)
-        return self
+
+    def calibrated_spread(
+        self, X: np.ndarray, y: np.ndarray, samples: list[np.ndarray], **context: Any
+    ) -> float:
+        """:func:`coverage_factor` of the cross-fitted errors against the bootstrap spread."""
+        spread = self.raw_members(X)[1:].std(axis=0, ddof=1)
+        held_out = self._cross_fitted(X, context["inputs"], context["targets"])
+        return coverage_factor(y - held_out, spread)
 
     def _fit_member(
         self, inputs: np.ndarray, targets: _UsageTargets, idx: np.ndarray, member: int
@@ -231,7 +239,7 @@ class ExitsPredictor:
         """Held-out predictions of all-rows-style models, :data:`CALIBRATION_FOLDS`-fold, ``(n,)``
         (rows of a fold too small to leave out keep the in-sample prediction)."""
         n = len(X)
-        prediction = self._raw_members(X)[0]
+        prediction = self.raw_members(X)[0]
         if n < 2 * CALIBRATION_FOLDS:
             return prediction
         _, backbone, branch = split_costs(X, self.columns)
@@ -273,7 +281,7 @@ class ExitsPredictor:
             leave[:, j] = self._part_value(parts["leave"], data, len(X))
         return ExitUsage.from_fractions(predicted_on if on is None else on, leave)
 
-    def _raw_members(self, X: np.ndarray) -> np.ndarray:
+    def raw_members(self, X: np.ndarray) -> np.ndarray:
         """The all-rows model's prediction, then each bootstrap member's, ``(1 + members, m)``."""
         if not self.parts:
             raise RuntimeError("the predictor is not fitted")
@@ -295,24 +303,12 @@ class ExitsPredictor:
     def members(self, X: np.ndarray) -> np.ndarray:
         """Calibrated members at ``X (m, d)``: the all-rows prediction plus each bootstrap
         member's inflated deviation from the bootstrap mean, shape ``(members, m)``."""
-        raw = self._raw_members(X)
+        raw = self.raw_members(X)
         return raw[0] + inflate(raw[1:], self.spread) - raw[1:].mean(axis=0)
 
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean (all-rows models) and std (calibrated bootstrap spread) of average MMACs,
-        each ``(m,)``."""
-        check_xy(X)
-        return ensemble_summary(self.members(X))
-
-    def to_botorch(self) -> Model:
-        """The calibrated members as a BoTorch ``EnsembleModel`` (no gradients through trees)."""
-        return MembersModel(numpy_members(self.members), self.num_features)
-
-    def save(self, directory: Path) -> None:
-        """``model.json`` (settings, constants) + ``m<k>_s<j>_<part>.json`` (XGBoost JSON)."""
-        if not self.parts:
-            raise RuntimeError("the predictor is not fitted")
-        directory.mkdir(parents=True, exist_ok=True)
+    def save_members(self, directory: Path) -> dict[str, Any]:
+        """``m<k>_s<j>_<part>.json`` (XGBoost JSON); ``model.json`` gets the layout, with the
+        constants of parts too small to fit."""
         layout: list[list[dict[str, float | str]]] = []
         for k, member in enumerate(self.parts):
             row: list[dict[str, float | str]] = []
@@ -328,23 +324,9 @@ class ExitsPredictor:
                         entry[part] = name
                 row.append(entry)
             layout.append(row)
-        settings = asdict(self.settings)
-        write_model_config(
-            directory,
-            self.name,
-            settings,
-            spread=self.spread,
-            num_features=self.num_features,
-            parts=layout,
-        )
+        return {"parts": layout}
 
-    @classmethod
-    def load(cls, directory: Path) -> ExitsPredictor:
-        """Rebuild from :meth:`save`'s files (XGBoost JSON and JSON only; no code)."""
-        config = read_model_config(directory, cls.name)
-        predictor = cls(**config["settings"])
-        predictor.spread = float(config["spread"])
-        predictor.num_features = int(config["num_features"])
+    def load_members(self, directory: Path, config: dict[str, Any]) -> None:
         for row in config["parts"]:
             member = []
             for entry in row:
@@ -356,8 +338,7 @@ class ExitsPredictor:
                     else:
                         parts[part] = _booster(directory, value)
                 member.append(parts)
-            predictor.parts.append(member)
-        return predictor
+            self.parts.append(member)
 
 
 def _booster(directory: Path, name: str) -> xgb.Booster:

@@ -38,21 +38,6 @@ FEATURES_VERSION = 1
 #: Targets a predictor can learn from archive records, and whether larger is better.
 TARGETS: dict[str, bool] = {"accuracy": True, "avg_macs": False}
 
-#: Classes of the built-in datasets (a ``folder:PATH`` dataset must give its own count).
-NUM_CLASSES: dict[str, int] = {
-    "fashion-mnist": 10,
-    "digits": 10,
-    "cifar10": 10,
-    "svhn": 10,
-    "cifar100": 100,
-}
-
-
-def dataset_num_classes(dataset: str) -> int | None:
-    """Number of classes of a built-in dataset, ``None`` when it is not known statically."""
-    return NUM_CLASSES.get(dataset.strip().lower())
-
-
 @cache
 def cost_feature_names(space: SearchSpace) -> tuple[str, ...]:
     """Names of the static-MAC columns (after the encoding's), in order."""
@@ -255,7 +240,7 @@ def load_training_data(archive_path: str | Path, target: str) -> TrainingData:
         "fidelity_name": header.get("fidelity_name"),
         "fidelity": header.get("fidelity"),
         "in_channels": info.channels,
-        "num_classes": dataset_num_classes(dataset),
+        "num_classes": info.num_classes,
         "target": check_target(target),
         "n_records": len(usable),
         "n_failed": sum(r.get("status") != "ok" for r in records),

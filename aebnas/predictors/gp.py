@@ -10,12 +10,12 @@ training minimum and maximum; a constant column gets range 1), the outcome is st
   categorical Hamming kernel would need integer-coded genes, which the encoding does not have);
 - ``matern+costs`` (default): that kernel plus a scaled Matern-5/2 ARD kernel on the
   low-dimensional summary columns (resolution, stage depths, exit activity and depths, static
-  MACs; :func:`summary_columns`), meant to learn a smooth cost/depth trend from few records.
-  On the Fashion-MNIST archive (256 records, 100 to train, accuracy) it ranked like ``matern``
-  (Kendall tau 0.264 vs 0.268) at twice the fitting time;
-- ``summary``: only the summary-column Matern kernel (no gene-level part). Better with very
-  few records (25 to train: Kendall tau 0.60 vs 0.39 for average MACs, 0.12 vs 0.05 for
-  accuracy), no better from 50 on, and its 90% intervals under-cover (0.77-0.87).
+  MACs; :func:`summary_columns`), meant to learn a smooth cost/depth trend from few records;
+- ``summary``: only the summary-column Matern kernel (no gene-level part), meant for very few
+  records; its 90% intervals under-cover.
+
+The default kernel's ranking and coverage: ``benchmarks/results/predictors*.md`` (the kernels
+were compared once, when the default was chosen; no benchmark repeats that comparison).
 
 Hyper-parameters are fit by maximising the marginal likelihood
 (:func:`botorch.fit.fit_gpytorch_mll`). ``predict`` returns the predictive std (observation noise
@@ -47,10 +47,10 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from aebnas.errors import UserError
 from aebnas.predictors.base import (
-    PREDICTORS,
     check_xy,
     read_arrays,
     read_model_config,
+    register_predictor,
     write_arrays,
     write_model_config,
 )
@@ -82,13 +82,15 @@ def summary_columns(names: Sequence[str]) -> tuple[int, ...]:
     return tuple(i for i, name in enumerate(names) if SUMMARY_PATTERN.match(name))
 
 
-def _bounds(X: torch.Tensor) -> torch.Tensor:
+def input_bounds(X: torch.Tensor) -> torch.Tensor:
+    """``Normalize`` bounds of ``X (n, d)``: column min and max (constant columns get width 1),
+    shape ``(2, d)``."""
     low, high = X.min(dim=0).values, X.max(dim=0).values
     high = torch.where(high - low > 1e-9, high, low + 1.0)
     return torch.stack([low, high])
 
 
-def _covar_module(settings: GPSettings, d: int) -> Kernel:
+def gp_kernel(settings: GPSettings, d: int) -> Kernel:
     """The kernel named by ``settings.kernel`` for ``d`` input columns."""
     full = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, use_rbf_kernel=False)
     if settings.kernel == "matern":
@@ -117,13 +119,13 @@ def build_gp(
     return SingleTaskGP(
         train_X,
         train_Y,
-        covar_module=_covar_module(settings, d),
+        covar_module=gp_kernel(settings, d),
         input_transform=Normalize(d=d, bounds=bounds),
         outcome_transform=Standardize(m=1),
     )
 
 
-@PREDICTORS.register("gp")
+@register_predictor("gp")
 class GPPredictor:
     """Exact GP regressor (see the module docstring).
 
@@ -149,7 +151,7 @@ class GPPredictor:
         train_Y = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
         with torch.random.fork_rng():
             torch.manual_seed(self.settings.seed)
-            model = build_gp(train_X, train_Y, _bounds(train_X), self.settings)
+            model = build_gp(train_X, train_Y, input_bounds(train_X), self.settings)
             fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
         self.model = model.eval()
         self._train = (train_X, train_Y)

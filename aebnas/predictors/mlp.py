@@ -3,13 +3,14 @@
 Each member is the reference MLP (3 hidden layers of 300 units, ReLU, SmoothL1 loss, Adam) fit
 full-batch (float32) with a cosine learning-rate schedule on standardised inputs and target, on its
 own bootstrap sample of the rows. The members' spread is inflated by a factor fit on out-of-bag
-errors (as for :mod:`aebnas.predictors.xgb`). Saved as ``model.json`` + ``mlp.safetensors``
+errors (:class:`aebnas.predictors.ensemble.BootstrapEnsemble`, as for
+:mod:`aebnas.predictors.xgb`). Saved as ``model.json`` + ``mlp.safetensors``
 (every member's weights and the scaling statistics).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +20,13 @@ from botorch.models.model import Model
 from torch import Tensor, nn
 
 from aebnas.predictors.base import (
-    PREDICTORS,
     Standardizer,
-    bootstrap_indices,
-    check_xy,
-    ensemble_summary,
-    in_bag_mask,
     read_arrays,
-    read_model_config,
-    spread_calibration,
+    register_predictor,
     write_arrays,
-    write_model_config,
 )
 from aebnas.predictors.botorch_models import MembersModel
+from aebnas.predictors.ensemble import BootstrapEnsemble
 
 
 @dataclass(frozen=True)
@@ -85,8 +80,8 @@ def train_member(net: nn.Sequential, X: Tensor, z: Tensor, settings: MLPSettings
     return net.eval()
 
 
-@PREDICTORS.register("mlp")
-class MLPPredictor:
+@register_predictor("mlp")
+class MLPPredictor(BootstrapEnsemble):
     """Ensemble of reference MLP surrogates (see the module docstring).
 
     Args:
@@ -94,23 +89,26 @@ class MLPPredictor:
     """
 
     name = "mlp"
+    settings_type = MLPSettings
+    settings: MLPSettings
 
     def __init__(self, **settings: Any) -> None:
-        self.settings = MLPSettings(**settings)
+        super().__init__(**settings)
         self.nets: list[nn.Sequential] = []
         self.x_scaler: Standardizer | None = None
         self.y_scaler: Standardizer | None = None
-        self.spread = 1.0
-        self.num_features = 0
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> MLPPredictor:
-        """Fit every member on its bootstrap sample of ``X (n, d)``, ``y (n,)``."""
-        check_xy(X, y, min_rows=2)
-        self.num_features = X.shape[1]
+    @property
+    def fitted(self) -> bool:
+        return bool(self.nets) and self.x_scaler is not None and self.y_scaler is not None
+
+    def fit_members(
+        self, X: np.ndarray, y: np.ndarray, samples: list[np.ndarray], **context: Any
+    ) -> None:
+        """Train one network per bootstrap sample of the standardised ``X (n, d)``, ``y (n,)``."""
         self.x_scaler, self.y_scaler = Standardizer.fit(X), Standardizer.fit(y)
         Xs = torch.as_tensor(self.x_scaler.transform(X), dtype=torch.float32)
         z = torch.as_tensor(self.y_scaler.transform(y), dtype=torch.float32)
-        samples = bootstrap_indices(len(y), self.settings.members, self.settings.seed)
         self.nets = []
         with torch.random.fork_rng():
             for k, idx in enumerate(samples):
@@ -118,63 +116,51 @@ class MLPPredictor:
                 net = build_mlp(X.shape[1], self.settings)
                 index = torch.as_tensor(idx)
                 self.nets.append(train_member(net, Xs[index], z[index], self.settings))
-        in_bag = in_bag_mask(samples, len(y))
-        self.spread = 1.0
-        raw = self.members_tensor(torch.as_tensor(X, dtype=torch.float64)).detach().numpy()
-        self.spread = spread_calibration(y, raw, in_bag)
-        return self
 
     def members_tensor(self, X: Tensor) -> Tensor:
         """Calibrated member predictions at features ``X (N, d)`` (differentiable), ``(s, N)``."""
-        if not self.nets or self.x_scaler is None or self.y_scaler is None:
+        return self._inflated(X, self.spread)
+
+    def _inflated(self, X: Tensor, spread: float) -> Tensor:
+        if not self.fitted:
             raise RuntimeError("the predictor is not fitted")
+        assert self.x_scaler is not None and self.y_scaler is not None
         mean = torch.as_tensor(self.x_scaler.mean, dtype=X.dtype, device=X.device)
         scale = torch.as_tensor(self.x_scaler.scale, dtype=X.dtype, device=X.device)
         Xs = ((X - mean) / scale).float()
         raw = torch.stack([net(Xs).squeeze(-1) for net in self.nets]).to(X.dtype)
         values = raw * float(self.y_scaler.scale) + float(self.y_scaler.mean)
         center = values.mean(dim=0, keepdim=True)
-        return center + self.spread * (values - center)
+        return center + spread * (values - center)
 
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std over the calibrated members at ``X (m, d)``, each ``(m,)``."""
-        check_xy(X)
+    def raw_members(self, X: np.ndarray) -> np.ndarray:
+        """Uncalibrated member predictions at ``X (m, d)``, ``(s, m)``."""
         with torch.no_grad():
-            members = self.members_tensor(torch.as_tensor(X, dtype=torch.float64)).numpy()
-        return ensemble_summary(members)
+            return self._inflated(torch.as_tensor(X, dtype=torch.float64), 1.0).numpy()
+
+    def members(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated member predictions at ``X (m, d)``, ``(s, m)``."""
+        with torch.no_grad():
+            return self.members_tensor(torch.as_tensor(X, dtype=torch.float64)).numpy()
 
     def to_botorch(self) -> Model:
         """The calibrated members as a BoTorch ``EnsembleModel`` (differentiable in ``X``)."""
         return MembersModel(self.members_tensor, self.num_features)
 
-    def save(self, directory: Path) -> None:
-        """``model.json`` + ``mlp.safetensors`` (member weights, scaling statistics)."""
-        if self.x_scaler is None or self.y_scaler is None:
-            raise RuntimeError("the predictor is not fitted")
+    def save_members(self, directory: Path) -> dict[str, Any]:
+        """``mlp.safetensors``: member weights, scaling statistics."""
+        assert self.x_scaler is not None and self.y_scaler is not None
         arrays = {**self.x_scaler.arrays("x"), **self.y_scaler.arrays("y")}
         for k, net in enumerate(self.nets):
             for key, value in net.state_dict().items():
                 arrays[f"member{k}.{key}"] = value.detach().numpy()
         write_arrays(directory / "mlp.safetensors", arrays)
-        write_model_config(
-            directory,
-            self.name,
-            asdict(self.settings),
-            spread=self.spread,
-            num_features=self.num_features,
-            members=len(self.nets),
-        )
+        return {"members": len(self.nets)}
 
-    @classmethod
-    def load(cls, directory: Path) -> MLPPredictor:
-        """Rebuild the members from :meth:`save`'s files (safetensors, JSON; no code)."""
-        config = read_model_config(directory, cls.name)
+    def load_members(self, directory: Path, config: dict[str, Any]) -> None:
         arrays = read_arrays(directory / "mlp.safetensors")
-        predictor = cls(**config["settings"])
-        predictor.spread = float(config["spread"])
-        predictor.num_features = int(config["num_features"])
-        predictor.x_scaler = Standardizer.from_arrays(arrays, "x")
-        predictor.y_scaler = Standardizer.from_arrays(arrays, "y", scalar=True)
+        self.x_scaler = Standardizer.from_arrays(arrays, "x")
+        self.y_scaler = Standardizer.from_arrays(arrays, "y", scalar=True)
         for k in range(int(config["members"])):
             prefix = f"member{k}."
             state = {
@@ -182,7 +168,6 @@ class MLPPredictor:
                 for key, value in arrays.items()
                 if key.startswith(prefix)
             }
-            net = build_mlp(predictor.num_features, predictor.settings)
+            net = build_mlp(self.num_features, self.settings)
             net.load_state_dict(state)
-            predictor.nets.append(net.eval())
-        return predictor
+            self.nets.append(net.eval())

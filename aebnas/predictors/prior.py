@@ -14,13 +14,12 @@ knows which genes matter. :class:`PriorPredictor` combines both:
 Prediction: prior mean + residual mean; variance: the residual model's, plus, with fewer than
 :data:`CALIBRATION_ROWS` target records, the square of :func:`small_sample_std` (the spread
 of the target residuals ``y - prior``, widened to a Student-t prediction interval): a GP's
-hyper-parameters fit on 3-5 residuals make it far too sure. In the search's surrogates
-(``benchmarks/surrogate_calibration.py``: the 15 full-fidelity Fashion-MNIST records, prior from
-the saved low-fidelity GPs, 15 draws) the 90% intervals held 50% (accuracy) and 54% (average
-MACs) of the held-out values with 3 rows and 74% / 75% with 5 rows; with the extra variance
-74% / 69% and 90% / 87%. The extra variance enters the BoTorch posterior of a GP residual model
-too (an ensemble's posterior keeps its members' spread). With no informative target data the
-residual model shrinks to 0 and the prediction ranks like the source predictor.
+hyper-parameters fit on 3-5 residuals make it far too sure (the 90% intervals' coverage with
+and without the extra variance: ``benchmarks/surrogate_calibration.py``, results in
+``benchmarks/results/surrogate_calibration.md``). The extra variance enters the BoTorch
+posterior of a GP residual model too (an ensemble's posterior keeps its members' spread). With
+no informative target data the residual model shrinks to 0 and the prediction ranks like the
+source predictor.
 """
 
 from __future__ import annotations
@@ -34,8 +33,15 @@ import torch
 from botorch.models.model import Model
 from torch import Tensor
 
-from aebnas.predictors.base import Predictor, check_xy, read_model_config, write_model_config
+from aebnas.predictors.base import (
+    Predictor,
+    check_xy,
+    read_model_config,
+    register_predictor,
+    write_model_config,
+)
 from aebnas.predictors.botorch_models import ShiftedModel
+from aebnas.predictors.folders import copy_predictor_dir, load_model
 
 PRIOR_FEATURE = "prior.mean"
 #: Below this many target records :func:`small_sample_std` is added in quadrature to the std.
@@ -92,6 +98,7 @@ def small_sample_std(residuals: np.ndarray) -> float:
     return rms * float(np.sqrt(1 + 1 / n)) * widening
 
 
+@register_predictor("prior", standalone=False)
 class PriorPredictor:
     """A base predictor of target residuals around a scaled source prediction.
 
@@ -143,8 +150,6 @@ class PriorPredictor:
 
     def save(self, directory: Path) -> None:
         """``model.json`` (a, b) + ``source/`` (the source directory) + ``base/``."""
-        from aebnas.predictors.store import copy_predictor_dir
-
         directory.mkdir(parents=True, exist_ok=True)
         source_out = directory / SOURCE_DIR
         if self.source_dir is not None and self.source_dir.resolve() != source_out.resolve():
@@ -159,8 +164,6 @@ class PriorPredictor:
     @classmethod
     def load(cls, directory: Path) -> PriorPredictor:
         """Rebuild source, residual model and prior coefficients from :meth:`save`'s files."""
-        from aebnas.predictors.store import load_model
-
         config = read_model_config(directory, cls.name)
         predictor = cls(
             load_model(directory / SOURCE_DIR),

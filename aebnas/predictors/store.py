@@ -7,13 +7,11 @@ fidelity, number of records, cross-validated metrics and package versions. :func
 refuses a predictor whose space, encoding, features or target do not match with a one-line
 :class:`UserError`. Model files are JSON, safetensors and XGBoost JSON only: loading runs no code
 from the directory, and reads only inside it (:func:`check_contained`: no symlinked folders, no
-symlinked file that leads outside).
+symlinked file that leads outside, :mod:`aebnas.predictors.folders`).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,14 +21,9 @@ from typing import Any
 import numpy as np
 
 from aebnas.errors import UserError
-from aebnas.predictors.base import (
-    MODEL_FILE,
-    PREDICTORS,
-    Predictor,
-    read_json,
-    write_json,
-)
+from aebnas.predictors.base import Predictor, read_json, write_json
 from aebnas.predictors.features import FEATURES_VERSION, feature_names, features
+from aebnas.predictors.folders import check_contained, load_model
 from aebnas.space import ENCODING_VERSION, Architecture, SearchSpace
 from aebnas.versions import package_versions as installed_versions
 
@@ -43,50 +36,6 @@ PACKAGES = ("aebnas", "numpy", "torch", "botorch", "gpytorch", "xgboost", "sciki
 def package_versions() -> dict[str, str]:
     """Installed versions of the packages this format depends on."""
     return installed_versions(PACKAGES)
-
-
-def check_contained(directory: Path) -> None:
-    """Refuse (one-line :class:`UserError`) a predictor folder from which loading could read
-    elsewhere: a symlinked folder (a loop like ``source -> .`` included), a broken or looping
-    symlink, or a symlinked file that resolves outside ``directory``."""
-    root = Path(directory).resolve()
-    for folder, dirs, files in os.walk(directory):
-        for name in dirs + files:
-            path = Path(folder) / name
-            if not path.is_symlink():
-                continue
-            try:
-                target = path.resolve(strict=True)
-            except (OSError, RuntimeError):
-                problem = "is a broken or looping symlink"
-            else:
-                if target.is_dir():
-                    problem = "is a symlink to a folder"
-                elif not target.is_relative_to(root):
-                    problem = f"is a symlink to {target}, outside the predictor folder"
-                else:
-                    continue
-            raise UserError(
-                f"predictor {directory}: {path} {problem}; a saved predictor is read only from "
-                "inside its folder, copy the real files in (or refit it)"
-            )
-
-
-def load_model(directory: Path) -> Predictor:
-    """Load the model files in ``directory`` (kind named by its ``model.json``), after
-    :func:`check_contained`."""
-    from aebnas.predictors.prior import PriorPredictor
-
-    check_contained(Path(directory))
-    kind = read_json(Path(directory) / MODEL_FILE).get("predictor")
-    if kind == PriorPredictor.name:
-        return PriorPredictor.load(Path(directory))
-    return PREDICTORS.get(str(kind)).load(Path(directory))
-
-
-def copy_predictor_dir(source: Path, destination: Path) -> None:
-    """Copy a saved predictor directory (only regular files and folders)."""
-    shutil.copytree(source, destination, symlinks=False)
 
 
 def build_metadata(

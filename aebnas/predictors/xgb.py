@@ -2,36 +2,27 @@
 
 Each member is fit on a bootstrap sample of the training rows (standardised target); the
 members' spread is inflated by one factor fit on out-of-bag errors
-(:func:`aebnas.predictors.base.spread_calibration`) so that the predictive interval also covers
+(:class:`aebnas.predictors.ensemble.BootstrapEnsemble`) so that the predictive interval also covers
 the target's noise. Trees are invariant to monotone input transforms, so inputs are not
 standardised. Saved with XGBoost's own JSON model format, one file per member.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
-from botorch.models.model import Model
 
 from aebnas.predictors.base import (
-    PREDICTORS,
     Standardizer,
-    bootstrap_indices,
-    check_xy,
-    ensemble_summary,
-    in_bag_mask,
-    inflate,
     read_arrays,
-    read_model_config,
-    spread_calibration,
+    register_predictor,
     write_arrays,
-    write_model_config,
 )
-from aebnas.predictors.botorch_models import MembersModel, numpy_members
+from aebnas.predictors.ensemble import BootstrapEnsemble
 
 
 @dataclass(frozen=True)
@@ -74,8 +65,8 @@ class XGBSettings:
         }
 
 
-@PREDICTORS.register("xgb")
-class XGBPredictor:
+@register_predictor("xgb")
+class XGBPredictor(BootstrapEnsemble):
     """Bootstrap ensemble of XGBoost regressors (see the module docstring).
 
     Args:
@@ -83,32 +74,32 @@ class XGBPredictor:
     """
 
     name = "xgb"
+    settings_type = XGBSettings
+    settings: XGBSettings
 
     def __init__(self, **settings: Any) -> None:
-        self.settings = XGBSettings(**settings)
+        super().__init__(**settings)
         self.boosters: list[xgb.Booster] = []
         self.y_scaler: Standardizer | None = None
-        self.spread = 1.0
-        self.num_features = 0
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> XGBPredictor:
-        """Fit the members on bootstrap samples of ``X (n, d)``, ``y (n,)``."""
-        check_xy(X, y, min_rows=2)
-        self.num_features = X.shape[1]
+    @property
+    def fitted(self) -> bool:
+        return bool(self.boosters) and self.y_scaler is not None
+
+    def fit_members(
+        self, X: np.ndarray, y: np.ndarray, samples: list[np.ndarray], **context: Any
+    ) -> None:
+        """One booster per bootstrap sample of ``X (n, d)``, on the standardised ``y (n,)``."""
         self.y_scaler = Standardizer.fit(y)
         z = self.y_scaler.transform(y)
-        samples = bootstrap_indices(len(y), self.settings.members, self.settings.seed)
         self.boosters = [self._fit_member(X[idx], z[idx], k) for k, idx in enumerate(samples)]
-        in_bag = in_bag_mask(samples, len(y))
-        self.spread = 1.0
-        self.spread = spread_calibration(y, self._raw_members(X), in_bag)
-        return self
 
     def _fit_member(self, X: np.ndarray, z: np.ndarray, member: int) -> xgb.Booster:
         data = xgb.DMatrix(X, label=z)
         return xgb.train(self.settings.params(member), data, num_boost_round=self.settings.rounds)
 
-    def _raw_members(self, X: np.ndarray) -> np.ndarray:
+    def raw_members(self, X: np.ndarray) -> np.ndarray:
+        """Every booster's prediction at ``X (m, d)`` on the target's scale, ``(members, m)``."""
         if not self.boosters or self.y_scaler is None:
             raise RuntimeError("the predictor is not fitted")
         data = xgb.DMatrix(np.asarray(X, dtype=np.float64))
@@ -116,50 +107,21 @@ class XGBPredictor:
             np.stack([b.predict(data) for b in self.boosters]).astype(float)
         )
 
-    def members(self, X: np.ndarray) -> np.ndarray:
-        """Calibrated member predictions at ``X (m, d)``, shape ``(members, m)``."""
-        return inflate(self._raw_members(X), self.spread)
-
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and std over the calibrated members at ``X (m, d)``, each ``(m,)``."""
-        check_xy(X)
-        return ensemble_summary(self.members(X))
-
-    def to_botorch(self) -> Model:
-        """The calibrated members as a BoTorch ``EnsembleModel`` (no gradients through trees)."""
-        return MembersModel(numpy_members(self.members), self.num_features)
-
-    def save(self, directory: Path) -> None:
-        """``model.json`` + ``member_<k>.json`` (XGBoost JSON) + ``scaling.safetensors``."""
-        if self.y_scaler is None:
-            raise RuntimeError("the predictor is not fitted")
-        directory.mkdir(parents=True, exist_ok=True)
+    def save_members(self, directory: Path) -> dict[str, Any]:
+        """``member_<k>.json`` (XGBoost JSON) + ``scaling.safetensors``."""
+        assert self.y_scaler is not None
         for k, booster in enumerate(self.boosters):
             booster.save_model(str(directory / f"member_{k}.json"))
         write_arrays(directory / "scaling.safetensors", self.y_scaler.arrays("y"))
-        write_model_config(
-            directory,
-            self.name,
-            asdict(self.settings),
-            spread=self.spread,
-            num_features=self.num_features,
-            members=len(self.boosters),
-        )
+        return {"members": len(self.boosters)}
 
-    @classmethod
-    def load(cls, directory: Path) -> XGBPredictor:
-        """Rebuild from :meth:`save`'s files (XGBoost JSON, safetensors, JSON; no code)."""
-        config = read_model_config(directory, cls.name)
-        predictor = cls(**config["settings"])
-        predictor.spread = float(config["spread"])
-        predictor.num_features = int(config["num_features"])
-        predictor.y_scaler = Standardizer.from_arrays(
+    def load_members(self, directory: Path, config: dict[str, Any]) -> None:
+        self.y_scaler = Standardizer.from_arrays(
             read_arrays(directory / "scaling.safetensors"), "y", scalar=True
         )
-        predictor.boosters = []
+        self.boosters = []
         for k in range(int(config["members"])):
             booster = xgb.Booster()
             booster.load_model(str(directory / f"member_{k}.json"))
-            booster.set_param({"nthread": predictor.settings.threads})
-            predictor.boosters.append(booster)
-        return predictor
+            booster.set_param({"nthread": self.settings.threads})
+            self.boosters.append(booster)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from aebnas.search.loop import SearchResult, SearchSetup
 
 __all__ = [
+    "RunOutputs",
     "evaluations_to_fraction",
     "pareto_rows",
     "summarize",
@@ -23,6 +25,21 @@ __all__ = [
     "write_front_json",
     "write_outputs",
 ]
+
+
+@dataclass
+class RunOutputs:
+    """What :func:`write_outputs` wrote (also the ``--json`` line).
+
+    Args:
+        run_dir: The run folder.
+        summary: JSON-ready summary (strategy, evaluations, hypervolume, pareto_size, ...).
+        front: Pareto rows (see :mod:`aebnas.report.front`).
+    """
+
+    run_dir: Path
+    summary: dict[str, Any]
+    front: list[dict[str, Any]]
 
 
 def evaluations_to_fraction(curve: Sequence[float], total: float, fraction: float) -> int | None:
@@ -109,12 +126,10 @@ def _notes(setup: SearchSetup) -> list[str]:
     return notes
 
 
-def write_outputs(
-    setup: SearchSetup, records: Sequence[dict[str, Any]], seconds: float, plots: bool = True
-) -> SearchResult:
-    """Write pareto.json/csv, the plots, report.md and summary.json into the run folder."""
-    from aebnas.search.loop import SearchResult
-
+def write_outputs(result: SearchResult, plots: bool = True) -> RunOutputs:
+    """Write pareto.json/csv, the plots (unless ``plots`` is false), report.md and
+    summary.json into the run folder of ``result``."""
+    setup, records, seconds = result.setup, result.records, result.seconds
     run_dir, problem = setup.run_dir, setup.problem
     rows = pareto_rows(records, problem)
     summary = summarize(setup, records, seconds)
@@ -150,4 +165,4 @@ def write_outputs(
     )
     (run_dir / "report.md").write_text(text)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return SearchResult(run_dir, summary, rows)
+    return RunOutputs(run_dir, summary, rows)

@@ -13,7 +13,7 @@
   fidelity label and are marked ``source="benchmark"``; the bulky saved outcomes and package
   versions of the row are left out.
 
-Both return JSON-ready result records (see :mod:`aebnas.evaluate`); a candidate-level failure
+Both return JSON-ready result records (see :mod:`aebnas.evaluation`); a candidate-level failure
 (diverged training, a shape error) is a record with ``status="failed"``, never an exception.
 """
 

@@ -4,9 +4,10 @@ A record's thresholds were tuned for MACs when it was trained; at ``--objective 
 operating point is tuned again, from its saved validation outcomes (``record["outcomes"]``), with
 the per-exit batch-1 latency of :func:`aebnas.costs.latency.latency_costs` in place of the MAC
 costs: same tuner, same modes (budget: average ms <= cap; target: the reference score around
-the target; open: budget = the final exit's latency), then the cheapest curve point within the
-accuracy tolerance, as :func:`aebnas.evaluate.within_tolerance` picks. Results are memoised per
-record; pieces missing from the profile are measured and the profile file is updated.
+the target; open: budget = the final exit's latency), then the operating point of
+:func:`aebnas.thresholds.operating_point` (the cheapest point within the accuracy tolerance).
+Results are memoised per record; pieces missing from the profile are measured and the profile
+file is updated.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from typing import Any
 from aebnas.archive.outcomes import unpack_outcomes
 from aebnas.costs.latency import LatencyProfile, latency_costs, load_profile
 from aebnas.errors import UserError
-from aebnas.evaluate import within_tolerance
 from aebnas.space import SearchSpace, parse_architecture
-from aebnas.thresholds import tune
+from aebnas.thresholds import operating_point, tune
 from aebnas.thresholds.outcomes import ExitOutcomes, Objective
 
 
@@ -93,7 +93,7 @@ class RecordLatency:
             else:
                 objective = Objective(mode, value)
             tuned = tune(self._outcomes(record), costs, objective, self.tuner)
-            point = within_tolerance(tuned, objective, tolerance)
+            point = operating_point(tuned, objective, tolerance)
             thresholds = point.to_json()["thresholds"]
             self._memo[key] = (point.accuracy, point.avg_macs, thresholds)
         return self._memo[key]

@@ -6,7 +6,9 @@ Run folder layout (``--out RUN_DIR``)::
     archive.jsonl        the run's evaluations (crash-safe JSON Lines, one record per line)
     rounds/round-NNNN.json   each round's proposals, written before any of them is evaluated
     checkpoints/         trained networks (real runs; only Pareto members are kept)
-    pareto.json, pareto.csv, pareto.png, hypervolume.png, report.md   (written at the end)
+    pareto.json, pareto.csv, pareto.png, hypervolume.png, report.md, summary.json
+                         written at the end by :func:`aebnas.report.write_outputs` from the
+                         :class:`SearchResult` that :func:`execute` returns
 
 Resume (``--resume RUN_DIR``, also after ``kill -9``): the archive keeps every finished
 evaluation; the loop re-reads it, takes the round's saved proposals when they exist (so a round
@@ -34,7 +36,6 @@ from aebnas.data import dataset_classes, dataset_info
 from aebnas.errors import UserError
 from aebnas.outputs import check_output_folder
 from aebnas.predictors.base import Predictor
-from aebnas.predictors.features import dataset_num_classes
 from aebnas.search.evaluator import (
     CHECKPOINTS_FOLDER,
     FULL,
@@ -45,7 +46,7 @@ from aebnas.search.evaluator import (
 from aebnas.search.latency import RecordLatency
 from aebnas.search.pool import CostTable, Domain, FixedDomain, GeneratedDomain, PoolSettings
 from aebnas.search.problem import SearchProblem, problem_from_config
-from aebnas.search.strategies import STRATEGIES, Proposal, RoundInput, RoundPlan
+from aebnas.search.rounds import STRATEGIES, Proposal, RoundInput, RoundPlan
 from aebnas.search.surrogates import fit_prior, load_prior
 from aebnas.space import SearchSpace, get_space
 
@@ -181,7 +182,7 @@ def transfer_cost_table(space_name: str, dataset: str, records: list[dict[str, A
     """Static costs of another dataset's records (its resolutions, channels and classes)."""
     info = dataset_info(dataset)
     table = CostTable(
-        get_space(space_name, info.resolutions), info.channels, dataset_num_classes(dataset) or 0
+        get_space(space_name, info.resolutions), info.channels, info.num_classes or 0
     )
     table.add_records(records)
     return table
@@ -199,7 +200,7 @@ def prepare(config: Config, run_dir: Path, meta: dict[str, Any]) -> SearchSetup:
     info = dataset_info(config.data.dataset)
     space = get_space(config.space, info.resolutions)
     STRATEGIES.get(config.search.strategy)
-    classes = dataset_num_classes(config.data.dataset)
+    classes = info.num_classes
     evaluator: Evaluator
     prior_records: list[dict[str, Any]] = []
     reference: list[dict[str, Any]] = []
@@ -396,17 +397,18 @@ def _plan_summary(plan: RoundPlan) -> str:
 # ------------------------------------------------------------------------------ entry points
 @dataclass
 class SearchResult:
-    """What a finished run reports (also the ``--json`` line).
+    """What a finished (or stopped) run returns; :func:`aebnas.report.write_outputs` turns it
+    into the run's outputs.
 
     Args:
-        run_dir: The run folder.
-        summary: JSON-ready summary (strategy, evaluations, hypervolume, pareto_size, ...).
-        front: Pareto rows (see :mod:`aebnas.report.front`).
+        setup: The run's setup (config, problem, run folder, reference and prior records).
+        records: The run's records in proposal order.
+        seconds: Wall time of the rounds.
     """
 
-    run_dir: Path
-    summary: dict[str, Any]
-    front: list[dict[str, Any]]
+    setup: SearchSetup
+    records: list[dict[str, Any]]
+    seconds: float
 
 
 def start(config: Config, run_dir: Path, benchmark: str | None) -> tuple[SearchSetup, Archive]:
@@ -444,18 +446,15 @@ def execute(
     archive: Archive,
     log: Log = stderr_log,
     stop: Callable[[list[dict[str, Any]]], bool] | None = None,
-    report: bool = True,
 ) -> SearchResult:
-    """Run the rounds in the open archive, then write the run's outputs."""
-    from aebnas.report import write_outputs
-
+    """Run the rounds in the open archive (until the budget is spent or ``stop`` says so)."""
     started = time.perf_counter()
     try:
         with archive:
             records = run_rounds(setup, archive, log, stop)
     finally:
         setup.evaluator.close()
-    return write_outputs(setup, records, time.perf_counter() - started, plots=report)
+    return SearchResult(setup, records, time.perf_counter() - started)
 
 
 def target_records(records: list[dict[str, Any]], fidelity: str = FULL) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The reference implementation's search loop as a strategy (``--strategy nsga2``).
+"""The reference implementation's search loop as a strategy (``--strategy nsga2``, registered
+here in :data:`aebnas.search.rounds.STRATEGIES`).
 
 Per round, as in AEBNAS / NSGANetV2: fit one MLP surrogate for accuracy and one for average
 MACs (the reference's 300-300-300 MLP, SmoothL1, Adam; here :mod:`aebnas.predictors.mlp` with
@@ -40,12 +41,13 @@ from pymoo.core.sampling import Sampling
 from pymoo.operators.selection.tournament import TournamentSelection
 from pymoo.optimize import minimize
 
-from aebnas.search.strategies import (
+from aebnas.search.rounds import (
+    STRATEGIES,
     Proposal,
     RoundInput,
     RoundPlan,
-    _predicted,
     fit_round_surrogates,
+    predicted,
     random_plan,
 )
 from aebnas.search.surrogates import Surrogates, featurize
@@ -58,7 +60,7 @@ MUTATION_P = 0.1
 PENALTY = 0.1
 #: Mating rounds per generation while offspring are duplicates (pymoo's default is 100; in
 #: benchmark mode the snapped offspring of a converged population are mostly duplicates, and
-#: 100 re-draws per generation made a round cost ~7 s for no new candidates).
+#: 100 re-draws per generation made a round slow for no new candidates).
 MATING_ATTEMPTS = 10
 
 
@@ -165,6 +167,14 @@ def _initial_population(inputs: RoundInput, target: float) -> list[Architecture]
     return chosen + fill
 
 
+@STRATEGIES.register("nsga2")
+def nsga2_strategy(inputs: RoundInput) -> RoundPlan:
+    """The reference loop after the shared random initial design."""
+    if inputs.needs_initial_design:
+        return random_plan(inputs, "initial")
+    return reference_plan(inputs)
+
+
 def reference_plan(inputs: RoundInput) -> RoundPlan:
     """One round of the reference loop (see the module docstring)."""
     start = time.perf_counter()
@@ -211,7 +221,7 @@ def reference_plan(inputs: RoundInput) -> RoundPlan:
         picked += inputs.domain.random(inputs.n - len(picked), inputs.rng("nsga2-extra"), exclude)
     X = featurize(picked, inputs.costs)
     means, stds = surrogates.predict(X)
-    proposals = [Proposal(a, "nsga2", _predicted(means, stds, i)) for i, a in enumerate(picked)]
+    proposals = [Proposal(a, "nsga2", predicted(means, stds, i)) for i, a in enumerate(picked)]
     info = {
         "surrogates": surrogates.how,
         "target_macs": target,

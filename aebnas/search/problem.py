@@ -11,10 +11,11 @@ MACs) chosen on its tuned accuracy-vs-MACs curve:
 
 A record tuned for another objective (the low-fidelity archive is tuned without a cap, a
 benchmark archive for whatever it was built with) is re-read at our objective from its stored
-curve: the most accurate curve point meeting the cap (or the best target score), then the
-cheapest point within ``accuracy_tolerance`` of it, as :func:`aebnas.evaluate.within_tolerance`
-does. The stored curve is thinned to at most 64 points, so a re-read point can be slightly worse
-than re-tuning from the saved outcomes would give.
+curve by the one operating-point rule (:func:`aebnas.thresholds.operating_index`): the most
+accurate curve point meeting the cap (or the best target score), then the cheapest point within
+``accuracy_tolerance`` of it; when no point meets the cap, the cheapest (infeasible) point.
+The stored curve is thinned to at most 64 points, so a re-read point can be slightly worse than
+re-tuning from the saved outcomes would give.
 
 Latency objective (``search.objective: latency``): the cost is the average batch-1 latency in
 ms (sum of util_i * latency_i, per-exit latency from the host's profile,
@@ -42,7 +43,8 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from aebnas.config import Config
 from aebnas.errors import UserError
-from aebnas.thresholds.outcomes import BUDGET_TOLERANCE
+from aebnas.thresholds.operating import operating_index
+from aebnas.thresholds.outcomes import Objective
 
 MODES = ("budget", "target", "open")
 #: What the cost is: average MMACs or average batch-1 latency (ms).
@@ -147,7 +149,7 @@ class SearchProblem:
     def feasible(self, avg_macs: float) -> bool:
         """Whether an average cost meets the cap (with the tuner's float tolerance)."""
         cap = self.cap
-        return cap is None or avg_macs <= cap * (1.0 + BUDGET_TOLERANCE)
+        return cap is None or bool(Objective("budget", cap).allows(avg_macs))
 
     def target_macs(self, fallback: float) -> float:
         """The MAC value the reference loop aims at: the target, else the cap, else
@@ -157,7 +159,7 @@ class SearchProblem:
     # ---------------------------------------------------------------- operating points
     def record_objective(self, record: dict[str, Any]) -> tuple[str, float]:
         """The tuner objective ``(mode, MMACs)`` this search implies for ``record``'s network
-        (as :func:`aebnas.evaluate.objective_for`: open mode = budget of its final cost)."""
+        (as :func:`aebnas.evaluation.objective_for`: open mode = budget of its final cost)."""
         if self.mode == "open":
             return "budget", float(record["static_macs"]["final"])
         assert self.macs is not None
@@ -193,20 +195,11 @@ class SearchProblem:
         return Outcome(acc, avg, thresholds, self.feasible(avg))
 
     def _repick(self, curve: Sequence[dict[str, Any]], mode: str, macs: float) -> Outcome:
+        """The stored curve's operating point at ``(mode, macs)`` (:func:`operating_index`)."""
         acc = np.array([p["accuracy"] for p in curve], dtype=np.float64)
         avg = np.array([p["avg_macs"] for p in curve], dtype=np.float64)
-        if mode == "target":
-            score = acc * 100.0 - TARGET_PENALTY * 100.0 * np.abs(avg - macs) / macs
-            limit = math.inf
-        else:
-            limit = macs * (1.0 + BUDGET_TOLERANCE)
-            score = np.where(avg <= limit, acc - 1e-9 * avg / macs, -np.inf)
-        if not np.isfinite(score).any():  # nothing meets the cap: report the cheapest point
-            k = int(np.argmin(avg))
-            return Outcome(float(acc[k]), float(avg[k]), curve[k]["thresholds"], False)
-        best = int(np.argmax(score))
-        eligible = (avg <= limit) & (acc >= acc[best] - self.tolerance)
-        k = int(np.flatnonzero(eligible)[np.argmin(avg[eligible])]) if self.tolerance > 0 else best
+        objective = Objective(mode, macs, penalty=TARGET_PENALTY)
+        k = operating_index(acc, avg, objective, self.tolerance)
         return Outcome(float(acc[k]), float(avg[k]), curve[k]["thresholds"], self.feasible(avg[k]))
 
     # ---------------------------------------------------------------- fronts and volumes

@@ -21,9 +21,9 @@ target-fidelity rows alone.
 
 GP surrogates (:class:`BoundedGPPredictor`, a :class:`~aebnas.predictors.gp.GPPredictor`):
 
-- hyper-parameters fit with at most :data:`GP_MAXITER` L-BFGS iterations: the unbounded fit
-  takes ~20 CPU-seconds on 300 rows x 166 features, the bounded one under 2, at equal held-out
-  Kendall tau on the Fashion-MNIST archive;
+- hyper-parameters fit with at most :data:`GP_MAXITER` L-BFGS iterations: an unbounded fit on a
+  few hundred rows takes many times longer for no better held-out ranking (the proposal time it
+  buys: ``benchmarks/results/proposal_time.md``);
 - the average-MAC GP sees only the summary columns (:data:`SUMMARY_TARGETS`).
 
 The two surrogates are independent single-output models; as BoTorch model they form a
@@ -54,9 +54,10 @@ from aebnas.predictors.base import Predictor, read_json
 from aebnas.predictors.botorch_models import ShiftedModel
 from aebnas.predictors.factory import build_predictor
 from aebnas.predictors.features import feature_names, features
-from aebnas.predictors.gp import GPPredictor, _bounds, _covar_module, build_gp, summary_columns
+from aebnas.predictors.folders import check_contained
+from aebnas.predictors.gp import GPPredictor, build_gp, gp_kernel, input_bounds, summary_columns
 from aebnas.predictors.prior import PRIOR_FEATURE, PriorPredictor
-from aebnas.predictors.store import METADATA_FILE, check_contained, load_predictor
+from aebnas.predictors.store import METADATA_FILE, load_predictor
 from aebnas.search.pool import CostTable
 from aebnas.search.problem import SearchProblem
 from aebnas.space import Architecture, SearchSpace, parse_architecture
@@ -226,7 +227,7 @@ class BoundedGPPredictor(GPPredictor):
         return SingleTaskGP(
             train_X,
             train_Y,
-            covar_module=_covar_module(self.settings, d),
+            covar_module=gp_kernel(self.settings, d),
             input_transform=transform,
             outcome_transform=Standardize(m=1),
         )
@@ -241,7 +242,7 @@ class BoundedGPPredictor(GPPredictor):
         """Fit on ``X (n, d)``, ``y (n,)`` (at most ``maxiter`` optimiser iterations)."""
         train_X = torch.as_tensor(X, dtype=torch.float64)
         train_Y = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
-        bounds = _bounds(train_X)
+        bounds = input_bounds(train_X)
         subset = self._hyper_subset(len(train_X))
         with torch.random.fork_rng():
             torch.manual_seed(self.settings.seed)
@@ -263,8 +264,8 @@ class BoundedGPPredictor(GPPredictor):
 
 
 #: Targets whose GP sees only the summary columns (resolution, depths, exit activity, static
-#: MACs): average MACs follow the static costs and the exit structure; with 16-32 rows this
-#: GP ranks held-out archive rows with Kendall tau 0.54-0.62 against 0.34-0.46 on all columns.
+#: MACs): average MACs follow the static costs and the exit structure, which a GP on all columns
+#: ranks less well from the few rows a search has.
 SUMMARY_TARGETS = ("avg_macs",)
 #: GP kernel (:data:`aebnas.predictors.gp.KERNELS`) of the other targets.
 GP_KERNELS: dict[str, str] = {"accuracy": "matern+costs"}

@@ -122,7 +122,7 @@ class Skeleton:
 
     Binding writes the slices straight into the modules' tensor dicts: unlike
     ``torch.func.functional_call`` it does no per-tensor ``isinstance(Parameter)`` checks,
-    which cost ~0.1 ms each here (a third of a small network's training step).
+    whose cost is a sizeable part of a small network's training step.
 
     Args:
         net: The network built on the meta device.

@@ -1,5 +1,6 @@
-"""Confidence measures and per-exit threshold tuning."""
+"""Per-exit threshold tuning (the confidence measures live in :mod:`aebnas.confidence`)."""
 
+from aebnas.thresholds.operating import operating_index, operating_point
 from aebnas.thresholds.tuners import (
     TUNERS,
     ExitOutcomes,
@@ -23,5 +24,7 @@ __all__ = [
     "compare_on_outcomes",
     "evaluate_thresholds",
     "grid_thresholds",
+    "operating_index",
+    "operating_point",
     "tune",
 ]

@@ -11,9 +11,9 @@ its branch is not computed, so later exits do not pay for it
 grid (the all-off combination is skipped). Average MACs are ``sum_i util_i * cost_i`` (MMACs),
 accuracy is the fraction of correct samples (0..1).
 
-Besides :func:`evaluate_thresholds`, this module holds the pieces both tuners share (package
-internal): the evaluation tables :class:`_Tables`, the objective check, and the Pareto-front and
-curve-thinning helpers.
+Besides :func:`evaluate_thresholds`, this module holds the pieces both tuners share: the
+evaluation tables :class:`EvaluationTables`, the objective check (:func:`check_tunable`), and the
+Pareto-front and curve-thinning helpers.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from aebnas.thresholds.outcomes import (
     ExitOutcomes,
     Objective,
     OperatingPoint,
-    _as_thresholds,
+    as_thresholds,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ CURVE_POINTS = 64  # at most this many points on a returned curve
 _EVAL_CHUNK = 2_000_000  # comparisons per batch of the vectorised evaluator
 
 
-class _Tables:
+class EvaluationTables:
     """Arrays shared by every evaluation of one (outcomes, costs) pair.
 
     Args:
@@ -173,16 +173,16 @@ def evaluate_thresholds(
     Returns:
         The operating point (off exits reported as ``math.inf``).
     """
-    t = _as_thresholds(thresholds)
+    t = as_thresholds(thresholds)
     if len(t) != outcomes.num_exits - 1:
         raise UserError(
             f"got {len(t)} thresholds for {outcomes.num_exits - 1} intermediate exits; "
             "pass one per intermediate exit"
         )
-    return _Tables(outcomes, costs).points(np.asarray([t], dtype=np.float64))[0]
+    return EvaluationTables(outcomes, costs).points(np.asarray([t], dtype=np.float64))[0]
 
 
-def _check_objective(objective: Objective, tables: _Tables) -> None:
+def check_tunable(objective: Objective, tables: EvaluationTables) -> None:
     """Raise a one-line :class:`UserError` when no operating point can serve ``objective``."""
     cheapest = tables.cheapest()
     too_low = objective.mode == "budget" and objective.macs < cheapest * (1.0 - BUDGET_TOLERANCE)
@@ -196,7 +196,7 @@ def _check_objective(objective: Objective, tables: _Tables) -> None:
         )
 
 
-def _pareto(n_correct: np.ndarray, avg: np.ndarray) -> np.ndarray:
+def pareto_indices(n_correct: np.ndarray, avg: np.ndarray) -> np.ndarray:
     """Indices of the non-dominated points, sorted by cost (ties: most accurate first).
 
     Args:
@@ -220,7 +220,7 @@ def _spread(count: int) -> np.ndarray:
     return fractions
 
 
-def _thin(avg: np.ndarray, limit: int = CURVE_POINTS) -> np.ndarray:
+def thin_indices(avg: np.ndarray, limit: int = CURVE_POINTS) -> np.ndarray:
     """Pick at most ``limit`` of a frontier's points, evenly spread in MACs, ends kept.
 
     Args:
@@ -240,8 +240,8 @@ def _thin(avg: np.ndarray, limit: int = CURVE_POINTS) -> np.ndarray:
     return pick[keep]
 
 
-def _curve(
-    tables: _Tables, thresholds: np.ndarray, n_correct: np.ndarray, avg: np.ndarray
+def tuned_curve(
+    tables: EvaluationTables, thresholds: np.ndarray, n_correct: np.ndarray, avg: np.ndarray
 ) -> tuple[OperatingPoint, ...]:
     """Exact, non-dominated, thinned curve from candidates.
 
@@ -255,8 +255,9 @@ def _curve(
     Returns:
         At most :data:`CURVE_POINTS` exact non-dominated points sorted by MACs.
     """
-    front = _pareto(n_correct, avg)
-    front = front[_thin(avg[front])]
+    front = pareto_indices(n_correct, avg)
+    front = front[thin_indices(avg[front])]
     points = tables.points(thresholds[front])
-    keep = _pareto(np.array([p.accuracy for p in points]), np.array([p.avg_macs for p in points]))
+    accuracy = np.array([p.accuracy for p in points])
+    keep = pareto_indices(accuracy, np.array([p.avg_macs for p in points]))
     return tuple(points[i] for i in keep)

@@ -1,7 +1,7 @@
 """The reference grid tuner: every combination of ``{0.1, 0.2, 1}`` per exit (1 = off).
 
 All combinations but the all-off one are evaluated at once with numpy
-(:meth:`~aebnas.thresholds.evaluation._Tables.evaluate`). Registered as ``"grid"`` in
+(:meth:`~aebnas.thresholds.evaluation.EvaluationTables.evaluate`). Registered as ``"grid"`` in
 :data:`aebnas.thresholds.tuners.TUNERS`.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aebnas.errors import UserError
-from aebnas.thresholds.evaluation import _check_objective, _curve, _Tables
+from aebnas.thresholds.evaluation import EvaluationTables, check_tunable, tuned_curve
 from aebnas.thresholds.outcomes import ExitOutcomes, Objective, TuningResult
 
 if TYPE_CHECKING:
@@ -53,8 +53,8 @@ def grid_tuner(outcomes: ExitOutcomes, costs: ExitCosts, objective: Objective) -
     Returns:
         The best combination and the grid's non-dominated combinations.
     """
-    tables = _Tables(outcomes, costs)
-    _check_objective(objective, tables)
+    tables = EvaluationTables(outcomes, costs)
+    check_tunable(objective, tables)
     grid = grid_thresholds(tables.e)
     n_correct, _, avg = tables.evaluate(grid)
     scores = objective.score(n_correct / tables.n, avg)
@@ -66,4 +66,4 @@ def grid_tuner(outcomes: ExitOutcomes, costs: ExitCosts, objective: Objective) -
             "use the 'optimal' tuner"
         )
     best = tables.points(grid[b : b + 1])[0]
-    return TuningResult(best=best, curve=_curve(tables, grid, n_correct, avg), tuner="grid")
+    return TuningResult(best=best, curve=tuned_curve(tables, grid, n_correct, avg), tuner="grid")

@@ -2,9 +2,9 @@
 
 Coordinate ascent starts from the best reference grid point, so the tuner is never worse than
 ``"grid"`` on the objective. Every coordinate step evaluates all candidate thresholds of one
-exit exactly (:class:`_Ascent`), and hands its non-dominated candidates to a growing frontier
-(:class:`_Frontier`); extra trade-off and budget problems spread over the MAC range fill in the
-accuracy-vs-MACs curve (:func:`_explore`). Registered as ``"optimal"`` (the default) in
+exit exactly (:class:`ThresholdAscent`), and hands its non-dominated candidates to a growing
+frontier (:class:`_Frontier`); extra trade-off and budget problems spread over the MAC range
+fill in the accuracy-vs-MACs curve (:func:`_explore`). Registered as ``"optimal"`` (the default) in
 :data:`aebnas.thresholds.tuners.TUNERS`.
 """
 
@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from aebnas.thresholds.evaluation import _check_objective, _curve, _pareto, _Tables, _thin
+from aebnas.thresholds.evaluation import (
+    EvaluationTables,
+    check_tunable,
+    pareto_indices,
+    thin_indices,
+    tuned_curve,
+)
 from aebnas.thresholds.grid import grid_thresholds
 from aebnas.thresholds.outcomes import ExitOutcomes, Objective, TuningResult
 
@@ -75,7 +81,7 @@ class _Frontier:
         correct = np.concatenate([self.correct, *(p[1] for p in self._pending)])
         thresholds = np.concatenate([self.thresholds, *(p[2] for p in self._pending)])
         self._pending.clear()
-        front = _pareto(correct, cost)
+        front = pareto_indices(correct, cost)
         self.cost, self.correct, self.thresholds = cost[front], correct[front], thresholds[front]
         self._beaten = np.concatenate([[-1], self.correct])
 
@@ -142,7 +148,7 @@ class _Tradeoff:
 _Scorer = Objective | _Tradeoff
 
 
-class _Ascent:
+class ThresholdAscent:
     """Exact coordinate ascent over the per-exit thresholds.
 
     For exit ``i`` with the others fixed, the samples reaching ``i`` either leave there
@@ -156,7 +162,7 @@ class _Ascent:
         tables: Shared arrays of the outcomes and costs.
     """
 
-    def __init__(self, tables: _Tables) -> None:
+    def __init__(self, tables: EvaluationTables) -> None:
         self.tab = tables
         self.frontier = _Frontier(tables.e)
         self.conf_s: list[np.ndarray] = []  # per exit i: (E, N) confidences in i's order
@@ -327,7 +333,7 @@ class _Ascent:
         """Hand the line's non-dominated candidates (thinned evenly in MACs) to the frontier."""
         cost, correct, idx = line.front_cost, line.front_correct, line.front
         if len(idx) > LINE_POINTS:
-            pick = _thin(cost, LINE_POINTS)
+            pick = thin_indices(cost, LINE_POINTS)
             cost, correct, idx = cost[pick], correct[pick], idx[pick]
         values = self.cand[i][idx]
         if line.off is not None:
@@ -398,7 +404,7 @@ class _Ascent:
         return t, score
 
 
-def _start_points(tables: _Tables) -> np.ndarray:
+def _start_points(tables: EvaluationTables) -> np.ndarray:
     """The grid's combinations followed by the "everyone leaves at exit j alone" points.
 
     Returns:
@@ -428,13 +434,13 @@ def optimal_tuner(outcomes: ExitOutcomes, costs: ExitCosts, objective: Objective
     Returns:
         The best point and the curve.
     """
-    tables = _Tables(outcomes, costs)
-    _check_objective(objective, tables)
-    ascent = _Ascent(tables)
+    tables = EvaluationTables(outcomes, costs)
+    check_tunable(objective, tables)
+    ascent = ThresholdAscent(tables)
 
     starts = _start_points(tables)
     n_correct, _, avg = tables.evaluate(starts)
-    front = _pareto(n_correct, avg)
+    front = pareto_indices(n_correct, avg)
     ascent.frontier.offer(avg[front], n_correct[front], lambda keep: starts[front[keep]])
     start_scores = objective.score(n_correct / tables.n, avg)
     s0 = int(np.argmax(start_scores))
@@ -453,11 +459,11 @@ def optimal_tuner(outcomes: ExitOutcomes, costs: ExitCosts, objective: Objective
         start.accuracy, start.avg_macs
     ):
         best = start  # float rounding guard: never return less than the start (grid) point
-    curve = _curve(tables, frontier.thresholds, frontier.correct, frontier.cost)
+    curve = tuned_curve(tables, frontier.thresholds, frontier.correct, frontier.cost)
     return TuningResult(best=best, curve=curve, tuner="optimal")
 
 
-def _explore(ascent: _Ascent) -> None:
+def _explore(ascent: ThresholdAscent) -> None:
     """Fill in the curve: trade-off problems, then budget problems, over the MAC range.
 
     Maximising ``accuracy - lam * avg_macs`` for :data:`TRADEOFFS` values of ``lam`` (around
@@ -482,7 +488,7 @@ def _explore(ascent: _Ascent) -> None:
 
 
 def _run_from_frontier(
-    ascent: _Ascent, objective: _Scorer, max_sweeps: int = MAX_SWEEPS
+    ascent: ThresholdAscent, objective: _Scorer, max_sweeps: int = MAX_SWEEPS
 ) -> tuple[np.ndarray, float]:
     """Coordinate ascent started from the frontier point that scores best on ``objective``."""
     frontier = ascent.frontier

@@ -82,7 +82,7 @@ class ExitOutcomes:
             logits: ``K`` tensors of shape ``(N, C)``, intermediate exits in position order,
                 final head last.
             labels: True classes, shape ``(N,)``.
-            confidence: Name in :data:`aebnas.thresholds.confidence.CONFIDENCES`
+            confidence: Name in :data:`aebnas.confidence.CONFIDENCES`
                 (``"margin"``, ``"max-softmax"``, ``"entropy"``).
 
         Returns:
@@ -90,7 +90,7 @@ class ExitOutcomes:
         """
         import torch
 
-        from aebnas.thresholds.confidence import CONFIDENCES
+        from aebnas.confidence import CONFIDENCES
 
         measure = CONFIDENCES.get(confidence)
         if len(logits) < 2:
@@ -156,9 +156,23 @@ class Objective:
         if self.mode == "target":
             value = acc * 100.0 - self.penalty * 100.0 * np.abs(avg - self.macs) / self.macs
         else:
-            feasible = avg <= self.macs * (1.0 + BUDGET_TOLERANCE)
-            value = np.where(feasible, acc - TIE_BREAK * avg / self.macs, -np.inf)
+            value = np.where(self.allows(avg), acc - TIE_BREAK * avg / self.macs, -np.inf)
         return float(value) if value.ndim == 0 else value
+
+    def allows(self, avg_macs: float | np.ndarray) -> np.ndarray:
+        """Whether average MMACs meet the budget (``avg <= macs * (1 + BUDGET_TOLERANCE)``); a
+        target allows any cost.
+
+        Args:
+            avg_macs: Scalar or shape ``(M,)``.
+
+        Returns:
+            Boolean array of the same shape.
+        """
+        avg = np.asarray(avg_macs, dtype=np.float64)
+        if self.mode == "target":
+            return np.ones(avg.shape, dtype=bool)
+        return np.asarray(avg <= self.macs * (1.0 + BUDGET_TOLERANCE))
 
 
 @dataclass(frozen=True)
@@ -195,7 +209,7 @@ class OperatingPoint:
     def from_json(cls, data: dict[str, Any]) -> OperatingPoint:
         """Inverse of :meth:`to_json`."""
         return cls(
-            thresholds=_as_thresholds(data["thresholds"]),
+            thresholds=as_thresholds(data["thresholds"]),
             accuracy=float(data["accuracy"]),
             avg_macs=float(data["avg_macs"]),
             util=tuple(float(u) for u in data["util"]),
@@ -227,7 +241,7 @@ class TuningResult:
         }
 
 
-def _as_thresholds(values: Sequence[float | None]) -> tuple[float, ...]:
+def as_thresholds(values: Sequence[float | None]) -> tuple[float, ...]:
     """Thresholds as floats, ``None`` mapped to ``math.inf`` (off); NaN is a :class:`UserError`."""
     out = tuple(math.inf if v is None else float(v) for v in values)
     if any(math.isnan(v) for v in out):

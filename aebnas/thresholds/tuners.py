@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aebnas.registry import Registry
-from aebnas.thresholds.evaluation import CURVE_POINTS, evaluate_thresholds
-from aebnas.thresholds.evaluation import _Tables as _Tables
+from aebnas.thresholds.evaluation import CURVE_POINTS, EvaluationTables, evaluate_thresholds
 from aebnas.thresholds.grid import GRID_VALUES, grid_thresholds, grid_tuner
 from aebnas.thresholds.optimal import (
     CACHE_BYTES,
@@ -46,9 +45,9 @@ from aebnas.thresholds.optimal import (
     TRADEOFF_RANGE,
     TRADEOFF_SWEEPS,
     TRADEOFFS,
+    ThresholdAscent,
     optimal_tuner,
 )
-from aebnas.thresholds.optimal import _Ascent as _Ascent
 from aebnas.thresholds.outcomes import (
     BUDGET_TOLERANCE,
     OBJECTIVE_MODES,
@@ -77,10 +76,12 @@ __all__ = [
     "TRADEOFF_RANGE",
     "TRADEOFF_SWEEPS",
     "TUNERS",
+    "EvaluationTables",
     "ExitOutcomes",
     "GridComparison",
     "Objective",
     "OperatingPoint",
+    "ThresholdAscent",
     "Tuner",
     "TuningResult",
     "compare_on_outcomes",

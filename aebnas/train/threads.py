@@ -6,8 +6,9 @@ small network's ops across threads. Why (``benchmarks/train_throughput.py --load
 
 - Speed under load: with torch's default (one thread per core) every op of a small network is
   split across all cores and waits at a barrier for the slowest part; when another process takes
-  a core, each op waits for a descheduled thread and training runs at ~0.25x its idle speed.
-  One thread per process only loses the CPU share the other process takes.
+  a core, each op waits for a descheduled thread and training runs at a fraction of its idle
+  speed (``benchmarks/results/train_throughput_load.md``). One thread per process only loses
+  the CPU share the other process takes.
 - Reproducibility: the result of a training depends on the thread count (reductions are split
   differently), so the count is fixed by this policy, never chosen from the machine's current
   load; the same command and seed then give the same records whatever else runs.

@@ -2,8 +2,8 @@
 
 Loss = sum over exits of ``weight_i * CE(logits_i, y)`` (intermediate exits weighted by
 ``FidelityConfig.exit_weights``, the final head by 1); SGD with Nesterov momentum, weight decay,
-a per-step cosine schedule and gradient-norm clipping. channels_last on every device (measured
-~1.6x faster on this CPU); CUDA mixed precision when a GPU is used. A non-finite loss or an
+a per-step cosine schedule and gradient-norm clipping. channels_last on every device (faster on
+the CPU as well); CUDA mixed precision when a GPU is used. A non-finite loss or an
 out-of-memory error ends training with ``status="failed"`` and a reason, never an exception.
 """
 

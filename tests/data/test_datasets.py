@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +18,13 @@ import torchvision.datasets.svhn
 from PIL import Image
 
 from aebnas.data import (
-    DATASET_DEFAULTS,
-    SOURCES,
+    DATASETS,
     BatchLoader,
     Dataset,
     ImageSplit,
     carve_validation,
+    dataset_classes,
+    dataset_help,
     dataset_info,
     default_data_root,
     load_dataset,
@@ -133,7 +136,7 @@ def synthetic(n: int = 50, channels: int = 3, size: int = 32, name: str = "cifar
     g = torch.Generator().manual_seed(1)
     split = ImageSplit(torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8,
                                      generator=g), torch.arange(n) % 10)
-    info = DATASET_DEFAULTS[name]
+    info = DATASETS.get(name)
     mean, std = channel_stats(split.images)
     return Dataset(name=name, num_classes=10, channels=channels, mean=mean, std=std,
                    train=split, val=split.subset(10, 0), test=split.subset(20, 1), info=info)
@@ -204,7 +207,7 @@ def test_cifar10_on_disk_format(tmp_path: Path, real_rgb: tuple[np.ndarray, np.n
     assert (len(ds.train), len(ds.val), len(ds.test)) == (54, 6, 20)
     assert ds.train.images.shape[1:] == (3, 32, 32) and ds.train.images.dtype == torch.uint8
     assert (ds.num_classes, ds.channels) == (10, 3)
-    assert ds.mean == DATASET_DEFAULTS["cifar10"].mean
+    assert ds.mean == DATASETS.get("cifar10").mean
     assert torch.equal(ds.test.images, torch.from_numpy(images[-20:]))  # R, G, B planes in order
     assert torch.equal(ds.test.labels, torch.from_numpy(labels[-20:]).long())
     assert torch.equal(ds.val.images, torch.from_numpy(images[:60])[ds.val_indices])
@@ -370,7 +373,6 @@ def test_names_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         load_dataset("folder")
     with pytest.raises(UserError, match="val_size"):
         load_dataset("digits", val_size=5_000)
-    assert set(DATASET_DEFAULTS) == set(SOURCES.names())
     assert dataset_info("cifar10").resolutions == tuple(range(32, 73, 4))
     assert dataset_info("fashion-mnist").resolutions == (28, 32, 36, 40)
     assert dataset_info("folder:/x").name == "folder"
@@ -492,3 +494,39 @@ def test_class_count_without_loading_the_images(tmp_path: Path) -> None:
     (tmp_path / "test" / "eel").rmdir()
     with pytest.raises(UserError, match="class folders differ"):
         dataset_classes(f"folder:{tmp_path}")
+
+
+def test_every_registered_dataset_is_one_complete_entry() -> None:
+    for name in DATASETS:
+        info = DATASETS.get(name)
+        assert info.name == name and callable(info.loader) and info.help
+        if info.class_names is not None:
+            assert len(info.class_names) == info.num_classes
+        assert info.val_size is None or info.split_sizes is None or (
+            info.val_size < info.split_sizes[0]
+        )
+    assert DATASETS.get("digits").split_sizes == (1437, 360)
+
+
+def test_an_unregistered_name_is_a_one_line_error_everywhere() -> None:
+    for call in (dataset_info, dataset_classes, load_dataset):
+        with pytest.raises(UserError, match="unknown dataset 'mnist'; choose one of") as err:
+            call("mnist")
+        assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("module", ["aebnas.evaluate", "aebnas.bo_search"])
+def test_an_unregistered_name_exits_2_from_the_command_lines(module: str) -> None:
+    args = ["--arch", "x"] if module == "aebnas.evaluate" else []
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args, "--dataset", "mnist"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "unknown dataset 'mnist'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_help_lists_every_dataset() -> None:
+    text = dataset_help()
+    assert all(name in text for name in DATASETS if name != "folder") and "folder:PATH" in text

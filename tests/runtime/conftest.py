@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from aebnas.confidence import score_margin
 from aebnas.data import load_dataset
 from aebnas.export import export_network
 from aebnas.models import checkpoint_metadata, save_checkpoint
-from aebnas.thresholds.confidence import score_margin
 from tests.export.export_fixtures import ARCHS, SPACE, calibrate, real_images, untrained
 
 

@@ -15,10 +15,12 @@ from aebnas.archive import read_archive
 from aebnas.bo_search import main
 from aebnas.config import Config, apply_overrides
 from aebnas.errors import run_cli
+from aebnas.report import write_outputs
 from aebnas.search import execute, start
 from aebnas.search.pool import GeneratedDomain, PoolSettings
 from aebnas.search.problem import SearchProblem, problem_from_config
-from aebnas.search.strategies import STRATEGIES, RoundInput, bo_strategy
+from aebnas.search.rounds import STRATEGIES, RoundInput
+from aebnas.search.strategies import bo_strategy
 from aebnas.space import Architecture, validate
 from tests.search.synthetic import FormulaCosts, space, write_archive
 
@@ -54,7 +56,8 @@ def runs(bench: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
         if name not in done:
             config = benchmark_config(bench, **{"search.strategy": strategy, "seed": seed})
             setup, archive = start(config, root / name, str(bench))
-            summary = execute(setup, archive, log=lambda _: None, report=False).summary
+            result = execute(setup, archive, log=lambda _: None)
+            summary = write_outputs(result, plots=False).summary
             done[name] = summary, read_archive(root / name / "archive.jsonl")[1]
         return done[name]
 

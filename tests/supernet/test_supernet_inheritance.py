@@ -6,8 +6,8 @@ import torch
 
 from aebnas.config import FidelityConfig, ThresholdConfig
 from aebnas.errors import UserError, run_cli
-from aebnas.evaluate import evaluate_architecture
 from aebnas.evaluate import main as evaluate_main
+from aebnas.evaluation import evaluate_architecture
 from aebnas.space import get_space, parse_architecture, sample_architectures
 from aebnas.supernet import EarlyExitSupernet
 from aebnas.supernet.checkpoint import SupernetInfo, save_supernet

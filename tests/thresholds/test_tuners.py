@@ -347,10 +347,10 @@ def test_bad_inputs_are_user_errors() -> None:
 
 
 def test_coordinate_lines_are_exact() -> None:
-    from aebnas.thresholds.tuners import _Ascent, _Tables
+    from aebnas.thresholds.tuners import EvaluationTables, ThresholdAscent
 
     outcomes = make_outcomes(1000, seed=8)
-    ascent = _Ascent(_Tables(outcomes, COSTS))
+    ascent = ThresholdAscent(EvaluationTables(outcomes, COSTS))
     rng = np.random.default_rng(0)
     for trial in range(6):
         t = rng.uniform(0.05, 0.6, 4)

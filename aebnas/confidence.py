@@ -1,4 +1,8 @@
-"""Confidence measures computed from logits; higher means more confident, all in [0, 1]."""
+"""Confidence measures computed from logits; higher means more confident, all in [0, 1].
+
+Shared by inference (:mod:`aebnas.models.network`, :mod:`aebnas.runtime`) and threshold tuning
+(:mod:`aebnas.thresholds`); registered in :data:`CONFIDENCES` (``thresholds.confidence``).
+"""
 
 from __future__ import annotations
 
