@@ -13,9 +13,14 @@ CONFIG ?= configs/fashion-mnist.yaml
 WORKERS ?= 2
 # local (processes) or ray (a local Ray, or RAY_ADDRESS's cluster): aebnas/execution/
 EXECUTOR ?= local
-# make predictors: fit these models on the archive of DATASET/SPACE at low fidelity
+# make predictors: fit these models on the archive of DATASET/SPACE at FIDELITY
+# (low: 1 epoch from scratch; supernet: inherited from the early-exit supernet)
 MODELS ?= gp xgb
-ARCHIVE ?= data/surrogates/$(DATASET)-$(SPACE)-low.jsonl
+FIDELITY ?= low
+ARCHIVE ?= data/surrogates/$(DATASET)-$(SPACE)-$(FIDELITY).jsonl
+# make search: inherited low fidelity + fine-tuned full fidelity; from scratch:
+# SEARCH_CONFIG=configs/fashion-mnist.yaml
+SEARCH_CONFIG ?= configs/fashion-mnist-supernet.yaml
 
 .PHONY: setup data test lint surrogate-data predictors search supernet clean
 
@@ -47,16 +52,16 @@ surrogate-data: setup
 	$(BIN)/python -m aebnas.surrogate_data --config $(CONFIG) --dataset $(DATASET) \
 		--space $(SPACE) -n $(N) --seed $(SEED) --workers $(WORKERS) --executor $(EXECUTOR)
 
-# Saved predictors (accuracy and average MACs) for reuse: predictors/<dataset>-<space>-low/.
+# Saved predictors (accuracy and average MACs) for reuse: predictors/<dataset>-<space>-<fidelity>/.
 predictors: setup
 	for model in $(MODELS); do for target in accuracy avg_macs; do \
 		$(BIN)/python -m aebnas.predictors fit --data $(ARCHIVE) --model $$model \
-			--target $$target --out predictors/$(DATASET)-$(SPACE)-low/$$model-$$target --force \
+			--target $$target --out predictors/$(DATASET)-$(SPACE)-$(FIDELITY)/$$model-$$target --force \
 			|| exit 1; \
 	done; done
 
 search: setup
-	$(BIN)/python -m aebnas.bo_search --config configs/fashion-mnist.yaml
+	$(BIN)/python -m aebnas.bo_search --config $(SEARCH_CONFIG)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -40,13 +40,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from botorch.fit import fit_gpytorch_mll
 from botorch.models import ModelList, ModelListGP, SingleTaskGP
 from botorch.models.gpytorch import GPyTorchModel
 from botorch.models.model import Model
 from botorch.models.transforms.input import ChainedInputTransform, FilterFeatures, Normalize
 from botorch.models.transforms.outcome import Standardize
-from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
 from aebnas.errors import UserError
@@ -55,7 +53,7 @@ from aebnas.predictors.botorch_models import ShiftedModel
 from aebnas.predictors.factory import build_predictor
 from aebnas.predictors.features import feature_names, features
 from aebnas.predictors.folders import check_contained
-from aebnas.predictors.gp import GPPredictor, build_gp, gp_kernel, input_bounds, summary_columns
+from aebnas.predictors.gp import GPPredictor, build_gp, gp_kernel, summary_columns
 from aebnas.predictors.prior import PRIOR_FEATURE, PriorPredictor
 from aebnas.predictors.store import METADATA_FILE, load_predictor
 from aebnas.search.pool import CostTable
@@ -185,12 +183,9 @@ class Surrogates:
 
 
 class BoundedGPPredictor(GPPredictor):
-    """:class:`~aebnas.predictors.gp.GPPredictor` whose marginal-likelihood fit stops after
-    ``maxiter`` L-BFGS iterations, optionally on a subset of the feature columns, with its
-    hyper-parameters fit on at most ``hyper_rows`` rows.
-
-    The posterior conditions on every row; only the hyper-parameter fit (whose cost grows with
-    ``n^2 d`` per iteration over ARD lengthscales) sees a seeded subset of the rows.
+    """:class:`~aebnas.predictors.gp.GPPredictor` with a bounded hyper-parameter fit (at most
+    ``maxiter`` L-BFGS iterations on at most ``hyper_rows`` rows), optionally on a subset of the
+    feature columns.
 
     Args:
         maxiter: L-BFGS iterations of the hyper-parameter fit.
@@ -198,7 +193,7 @@ class BoundedGPPredictor(GPPredictor):
             ``Normalize``, so the BoTorch model still takes every feature); ``None``: all.
         hyper_rows: Rows of the hyper-parameter fit (a seeded random subset when there are
             more); ``None``: all rows.
-        **settings: :class:`~aebnas.predictors.gp.GPSettings` fields.
+        **settings: Other :class:`~aebnas.predictors.gp.GPSettings` fields.
     """
 
     def __init__(
@@ -208,14 +203,13 @@ class BoundedGPPredictor(GPPredictor):
         hyper_rows: int | None = GP_HYPER_ROWS,
         **settings: Any,
     ) -> None:
-        super().__init__(**settings)
-        self.maxiter = maxiter
+        super().__init__(maxiter=maxiter, hyper_rows=hyper_rows, **settings)
         self.columns = None if columns is None else tuple(int(c) for c in columns)
-        self.hyper_rows = hyper_rows
 
-    def _build(
+    def build(
         self, train_X: torch.Tensor, train_Y: torch.Tensor, bounds: torch.Tensor
     ) -> SingleTaskGP:
+        """The unfitted model; with ``columns``, the GP sees only those feature columns."""
         if self.columns is None:
             return build_gp(train_X, train_Y, bounds, self.settings)
         index = torch.as_tensor(self.columns)
@@ -231,33 +225,6 @@ class BoundedGPPredictor(GPPredictor):
             input_transform=transform,
             outcome_transform=Standardize(m=1),
         )
-
-    def _hyper_subset(self, n: int) -> torch.Tensor | None:
-        if self.hyper_rows is None or n <= self.hyper_rows:
-            return None
-        generator = torch.Generator().manual_seed(self.settings.seed)
-        return torch.randperm(n, generator=generator)[: self.hyper_rows]
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> BoundedGPPredictor:
-        """Fit on ``X (n, d)``, ``y (n,)`` (at most ``maxiter`` optimiser iterations)."""
-        train_X = torch.as_tensor(X, dtype=torch.float64)
-        train_Y = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
-        bounds = input_bounds(train_X)
-        subset = self._hyper_subset(len(train_X))
-        with torch.random.fork_rng():
-            torch.manual_seed(self.settings.seed)
-            model = self._build(train_X, train_Y, bounds)
-            fitted = (
-                model if subset is None else self._build(train_X[subset], train_Y[subset], bounds)
-            )
-            mll = ExactMarginalLogLikelihood(fitted.likelihood, fitted)
-            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.maxiter}})
-            if subset is not None:
-                for part in ("covar_module", "likelihood", "mean_module"):
-                    getattr(model, part).load_state_dict(getattr(fitted, part).state_dict())
-        self.model = model.eval()
-        self._train = (train_X, train_Y)
-        return self
 
     def save(self, directory: Path) -> None:
         raise NotImplementedError("search surrogates are refit every round, not saved")

@@ -178,3 +178,15 @@ def test_botorch_models_drive_qlognehvi(data: TrainingData, fitted: dict[str, Pr
         )
         values = acqf(X[90:100].reshape(5, 2, -1))
         assert values.shape == (5,) and torch.isfinite(values).all()
+
+
+def test_gp_hyper_subset_fits_on_few_rows_and_conditions_on_all(data: TrainingData) -> None:
+    names = feature_names(fmnist_space())
+    full = build_predictor("gp", names, seed=0, hyper_rows=None).fit(data.X[:90], data.y[:90])
+    subset = build_predictor("gp", names, seed=0, hyper_rows=40).fit(data.X[:90], data.y[:90])
+    assert subset.to_botorch().train_inputs[0].shape[0] == 90
+    hyper = {k: v for k, v in subset.to_botorch().state_dict().items() if "raw_lengthscale" in k}
+    same = {k: v for k, v in full.to_botorch().state_dict().items() if "raw_lengthscale" in k}
+    assert any(not torch.equal(hyper[k], same[k]) for k in hyper)
+    mean, _ = subset.predict(data.X[90:])
+    assert score(data.y[90:], mean, np.ones_like(mean))["kendall_tau"] > 0.6
