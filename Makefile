@@ -17,6 +17,8 @@ EXECUTOR ?= local
 # (low: 1 epoch from scratch; supernet: inherited from the early-exit supernet)
 MODELS ?= gp xgb
 FIDELITY ?= low
+# cross-validation folds scored into each predictor's metadata (0: none, faster)
+CV_FOLDS ?= 5
 ARCHIVE ?= data/surrogates/$(DATASET)-$(SPACE)-$(FIDELITY).jsonl
 # make search: inherited low fidelity + fine-tuned full fidelity; from scratch:
 # SEARCH_CONFIG=configs/fashion-mnist.yaml
@@ -56,7 +58,8 @@ surrogate-data: setup
 predictors: setup
 	for model in $(MODELS); do for target in accuracy avg_macs; do \
 		$(BIN)/python -m aebnas.predictors fit --data $(ARCHIVE) --model $$model \
-			--target $$target --out predictors/$(DATASET)-$(SPACE)-$(FIDELITY)/$$model-$$target --force \
+			--target $$target --cv-folds $(CV_FOLDS) \
+			--out predictors/$(DATASET)-$(SPACE)-$(FIDELITY)/$$model-$$target --force \
 			|| exit 1; \
 	done; done
 
