@@ -10,8 +10,8 @@ from aebnas.costs.latency import (
     arch_pieces,
     latency_costs,
     load_profile,
-    main,
 )
+from aebnas.costs.latency_cli import main
 from aebnas.errors import UserError, run_cli
 from aebnas.space import get_space, parse_architecture
 
@@ -90,8 +90,8 @@ def test_foreign_device_or_version_is_refused_with_one_line(
     _, path = measured
     with pytest.raises(UserError, match="another device"):
         load_profile(_rewrite(path, tmp_path, {"cpu": "Some Other CPU"}))
-    with pytest.raises(UserError, match="version 2"):
-        load_profile(_rewrite(path, tmp_path, {"version": 2}))
+    with pytest.raises(UserError, match="has version 1, this aebnas reads version 2"):
+        load_profile(_rewrite(path, tmp_path, {"version": 1}))  # no calibration: refused
     with pytest.raises(UserError, match="another device"):
         load_profile(path, threads=2)  # measured with 1 intra-op thread
     foreign = _rewrite(path, tmp_path, {"cpu": "Some Other CPU"})
