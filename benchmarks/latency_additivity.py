@@ -9,10 +9,16 @@ early-exit runtime (:class:`aebnas.runtime.EarlyExitRuntime` over ONNX segments,
   and its decision, then the final segment) vs the profile's final-exit cost;
 - first exit: the first exit's threshold 0 (every input leaves there) vs its cost.
 
+Unless ``--profile`` names a calibrated profile, the profile is measured in this run and
+calibrated (:mod:`aebnas.costs.calibration`) on ``--calibration-archs`` architectures sampled
+with ``--calibration-seed`` (which must differ from ``--seed``; the benchmark's own
+architectures are excluded), so no benchmark architecture is ever fitted on. The uncalibrated
+figures (the pieces' sum alone) are printed next to the calibrated ones.
+
 Prints predicted / measured per architecture and the median absolute error of each. Goal: within
 10%. Timings are medians in one run on this machine (shared, possibly loaded: say so).
 
-    python benchmarks/latency_additivity.py [--archs 20] [--profile profiles/host.json]
+    python benchmarks/latency_additivity.py [--archs 20] [--repeats 200] [--save-profile P]
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ def main() -> int:
     parser.add_argument("--calibration-seed", type=int, default=DEFAULT_CALIBRATION_SEED)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--save-profile", help="write the profile measured in this run here")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.calibration_seed == args.seed:
@@ -128,6 +135,9 @@ def main() -> int:
             f"{whole[-1]:>6.3f} {raw_whole[-1]:>6.3f}  {predicted[0]:>8.3f} {one:>8.3f} "
             f"{first[-1]:>6.3f} {raw_first[-1]:>6.3f}"
         )
+
+    if args.save_profile:
+        profile.save(args.save_profile)
 
     def error(ratios: list[float]) -> float:
         return statistics.median(abs(r - 1) for r in ratios)

@@ -91,9 +91,7 @@ def test_calibrate_measures_real_exit_paths_and_round_trips(
     measured.save(path)
     loaded = load_profile(path)
     assert loaded.calibration == cal and loaded.weights == measured.weights
-    assert latency_costs(ARCH, SPACE, 1, 10, loaded) == latency_costs(
-        ARCH, SPACE, 1, 10, measured
-    )
+    assert latency_costs(ARCH, SPACE, 1, 10, loaded) == latency_costs(ARCH, SPACE, 1, 10, measured)
     data = json.loads(path.read_text())
     data["calibration"]["scale"] = -1.0
     path.write_text(json.dumps(data))
