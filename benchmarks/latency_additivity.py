@@ -16,7 +16,8 @@ architectures are excluded), so no benchmark architecture is ever fitted on. The
 figures (the pieces' sum alone) are printed next to the calibrated ones.
 
 Prints predicted / measured per architecture and the median absolute error of each. Goal: within
-10%. Timings are medians in one run on this machine (shared, possibly loaded: say so).
+10%. Timings are medians (whole path and first exit timed by turns, 10 rounds) in one run on
+this machine (shared, possibly loaded: say so).
 
     python benchmarks/latency_additivity.py [--archs 20] [--repeats 200] [--save-profile P]
 """
@@ -30,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 if not __package__:  # run as a script from a checkout: make the repository importable
@@ -50,7 +52,7 @@ from aebnas.costs.latency import (
     latency_costs,
     latency_terms,
     load_profile,
-    time_calls,
+    time_interleaved,
 )
 from aebnas.data import dataset_info
 from aebnas.space import get_space, sample_architectures
@@ -123,9 +125,10 @@ def main() -> int:
             x = torch.randn(1, channels, arch.resolution, arch.resolution)
             _, taken = runtime.predict(x)
             assert int(taken[0]) == costs.num_exits - 1, "an input left early at threshold 1.0"
-            full = time_calls(lambda r=runtime, x=x: r.predict(x), 20, args.repeats)
             early = leaving_at(runtime, 0)
-            one = time_calls(lambda r=early, x=x: r.predict(x), 20, args.repeats)
+            full, one = time_interleaved(
+                [partial(runtime.predict, x), partial(early.predict, x)], 20, args.repeats
+            )
         whole.append(predicted[-1] / full)
         first.append(predicted[0] / one)
         raw_whole.append(raw[-1] / full)

@@ -31,7 +31,7 @@ from aebnas.costs.latency import (
     Calibration,
     LatencyProfile,
     latency_terms,
-    time_calls,
+    time_interleaved,
 )
 from aebnas.export.onnx import OnnxFormat
 from aebnas.models import EarlyExitNetwork
@@ -39,7 +39,7 @@ from aebnas.models.segments import TRUNK, network_segments
 from aebnas.runtime.engine import EarlyExitRuntime, ModelCard, RuntimeSegment
 from aebnas.space import Architecture, SearchSpace, sample_architectures
 
-DEFAULT_CALIBRATION_ARCHS, DEFAULT_CALIBRATION_SEED = 8, 1000
+DEFAULT_CALIBRATION_ARCHS, DEFAULT_CALIBRATION_SEED = 12, 1000
 WARMUP = 20
 
 
@@ -95,20 +95,18 @@ def leaving_at(runtime: EarlyExitRuntime, exit_index: int) -> EarlyExitRuntime:
 
 def measure_exit_paths(runtime: EarlyExitRuntime, x: torch.Tensor, repeats: int) -> list[float]:
     """Median ms of :meth:`EarlyExitRuntime.predict` on ``x`` ``(1, C, R, R)`` with the input
-    leaving at each exit in turn, ``(K,)``.
+    leaving at each exit, ``(K,)`` (the exits timed by turns, :func:`time_interleaved`).
 
     Raises:
         RuntimeError: The input did not leave where it should (a random network whose margin
             reached 1.0).
     """
-    times = []
-    for k in range(runtime.card.num_exits):
-        path = leaving_at(runtime, k)
+    paths = [leaving_at(runtime, k) for k in range(runtime.card.num_exits)]
+    for k, path in enumerate(paths):
         _, taken = path.predict(x)
         if int(taken[0]) != k:
             raise RuntimeError(f"input left at exit {int(taken[0])}, expected {k}")
-        times.append(time_calls(partial(path.predict, x), WARMUP, repeats))
-    return times
+    return time_interleaved([partial(p.predict, x) for p in paths], WARMUP, repeats)
 
 
 @dataclass(frozen=True)

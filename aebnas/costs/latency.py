@@ -138,6 +138,37 @@ def time_calls(
     return 1e3 * statistics.median(times)
 
 
+def time_interleaved(
+    runs: Sequence[Callable[[], object]], warmup: int, repeats: int, rounds: int = 10
+) -> list[float]:
+    """Median wall time in ms of each of ``runs``, timed in ``rounds`` rounds of
+    ``repeats // rounds`` calls each, the runs taking turns.
+
+    On a shared machine the load drifts within seconds (the median of 200 consecutive calls of
+    one whole path moved by 26-82% between three windows a few seconds apart, 4 architectures
+    under a load average of 4-5); taking turns exposes every run to the same drift, so their ratios
+    stay comparable.
+
+    Args:
+        runs: What is timed.
+        warmup: Untimed calls of each run first.
+        repeats: Timed calls of each run in all (at least ``rounds``).
+        rounds: Turns.
+    """
+    for run in runs:
+        for _ in range(warmup):
+            run()
+    per_round = max(repeats // rounds, 1)
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(rounds):
+        for run, kept in zip(runs, times, strict=True):
+            for _ in range(per_round):
+                start = time.perf_counter()
+                run()
+                kept.append(time.perf_counter() - start)
+    return [1e3 * statistics.median(kept) for kept in times]
+
+
 #: Bytes swept between timed calls: more than a core's L2 cache, so every call starts with the
 #: caches another segment left, as inside a network.
 SWEEP_BYTES = 4 << 20

@@ -1,7 +1,7 @@
 """The latency profile's command line (``python -m aebnas.costs.latency``).
 
     python -m aebnas.costs.latency profile --out profiles/host.json [--archs 20] [--threads 1]
-        [--calibration-archs 8] [--calibration-seed 1000]
+        [--calibration-archs 12] [--calibration-seed 1000]
     python -m aebnas.costs.latency show ARCH --profile profiles/host.json
 
 ``profile`` measures the pieces of ``--archs`` sampled architectures, then calibrates the

@@ -10,6 +10,7 @@ from aebnas.costs.latency import (
     arch_pieces,
     latency_costs,
     load_profile,
+    time_interleaved,
 )
 from aebnas.costs.latency_cli import main
 from aebnas.errors import UserError, run_cli
@@ -100,3 +101,12 @@ def test_foreign_device_or_version_is_refused_with_one_line(
     assert status == 2
     assert err.count("\n") == 1 and "another device" in err
     assert json.loads(foreign.read_text())["device"]["cpu"] == "Some Other CPU"  # untouched
+
+
+def test_interleaved_timing_takes_turns_and_counts_every_call() -> None:
+    calls: list[str] = []
+    medians = time_interleaved(
+        [lambda: calls.append("a"), lambda: calls.append("b")], warmup=2, repeats=6, rounds=3
+    )
+    assert len(medians) == 2 and all(m >= 0 for m in medians)
+    assert calls == ["a", "a", "b", "b"] + ["a", "a", "b", "b"] * 3
