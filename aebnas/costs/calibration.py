@@ -54,8 +54,9 @@ def exported_runtime(
     """The network of ``arch`` (seeded random weights: latency does not depend on them) as ONNX
     segments written to ``folder``, in an :class:`EarlyExitRuntime` with every exit at
     threshold 1.0 (margin confidence: nothing leaves early)."""
-    torch.manual_seed(0)
-    net = EarlyExitNetwork(arch, space, channels, classes).eval()
+    with torch.random.fork_rng():  # seeded weights without touching the caller's generator
+        torch.manual_seed(0)
+        net = EarlyExitNetwork(arch, space, channels, classes).eval()
     fmt = OnnxFormat()
     x = torch.zeros(1, channels, arch.resolution, arch.resolution)
     segments = []
