@@ -9,19 +9,29 @@ early-exit runtime (:class:`aebnas.runtime.EarlyExitRuntime` over ONNX segments,
   and its decision, then the final segment) vs the profile's final-exit cost;
 - first exit: the first exit's threshold 0 (every input leaves there) vs its cost.
 
-Prints predicted / measured per architecture and the median absolute error of each. Goal: within
-10%. Timings are medians in one run on this machine (shared, possibly loaded: say so).
+Unless ``--profile`` names a calibrated profile, the profile is measured in this run and
+calibrated (:mod:`aebnas.costs.calibration`) on ``--calibration-archs`` architectures sampled
+with ``--calibration-seed`` (which must differ from ``--seed``; the benchmark's own
+architectures are excluded), so no benchmark architecture is ever fitted on. The uncalibrated
+figures (the pieces' sum alone) are printed next to the calibrated ones.
 
-    python benchmarks/latency_additivity.py [--archs 20] [--profile profiles/host.json]
+Prints predicted / measured per architecture and the median absolute error of each. Goal: within
+10%. Timings are medians (whole path and first exit timed by turns, 10 rounds) in one run on
+this machine (shared, possibly loaded: say so).
+
+    python benchmarks/latency_additivity.py [--archs 20] [--repeats 200] [--save-profile P]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
+import time
+from functools import partial
 from pathlib import Path
 
 if not __package__:  # run as a script from a checkout: make the repository importable
@@ -29,58 +39,28 @@ if not __package__:  # run as a script from a checkout: make the repository impo
 
 import torch
 
+from aebnas.costs.calibration import (
+    DEFAULT_CALIBRATION_ARCHS,
+    DEFAULT_CALIBRATION_SEED,
+    calibrate,
+    exported_runtime,
+    leaving_at,
+)
 from aebnas.costs.latency import (
     LatencyProfile,
     describe_device,
     latency_costs,
+    latency_terms,
     load_profile,
-    time_calls,
+    time_interleaved,
 )
 from aebnas.data import dataset_info
-from aebnas.export.onnx import OnnxFormat
-from aebnas.models import EarlyExitNetwork
-from aebnas.models.segments import network_segments
-from aebnas.runtime.engine import EarlyExitRuntime, ModelCard, RuntimeSegment
-from aebnas.space import Architecture, SearchSpace, get_space, sample_architectures
+from aebnas.space import get_space, sample_architectures
 
 
-def exported_runtime(
-    arch: Architecture,
-    space: SearchSpace,
-    channels: int,
-    classes: int,
-    folder: Path,
-    threads: int,
-    card_costs: object,
-) -> EarlyExitRuntime:
-    """The network of ``arch`` (random weights) as ONNX segments in ``folder``, in a runtime."""
-    torch.manual_seed(0)
-    net = EarlyExitNetwork(arch, space, channels, classes).eval()
-    fmt = OnnxFormat()
-    x = torch.zeros(1, channels, arch.resolution, arch.resolution)
-    segments = []
-    with torch.no_grad():
-        for s in network_segments(net):
-            path = folder / f"{s.name}.onnx"
-            fmt.write(s.module, x, path, "x", "y")
-            segments.append(
-                RuntimeSegment(s.name, s.role, fmt.load(path, None, threads), s.exit_index)
-            )
-            if s.role == "trunk":
-                x = s.module(x)
-    card = ModelCard(
-        arch=arch.canonical,
-        dataset="none",
-        in_channels=channels,
-        resolution=arch.resolution,
-        mean=(0.0,) * channels,
-        std=(1.0,) * channels,
-        class_names=tuple(str(c) for c in range(classes)),
-        confidence="margin",
-        thresholds=(1.0,) * (len(arch.exit_positions)),
-        costs=card_costs,  # type: ignore[arg-type]
-    )
-    return EarlyExitRuntime(segments, card, "onnx", {"intra_op_threads": threads})
+def load() -> str:
+    """The 1/5/15-minute load averages, for the report."""
+    return "/".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main() -> int:
@@ -89,54 +69,91 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--space", default="aebnas-plus")
     parser.add_argument("--dataset", default="fashion-mnist")
-    parser.add_argument("--profile", help="existing profile (default: measured in this run)")
+    parser.add_argument("--profile", help="existing calibrated profile (default: measured here)")
+    parser.add_argument("--calibration-archs", type=int, default=DEFAULT_CALIBRATION_ARCHS)
+    parser.add_argument("--calibration-seed", type=int, default=DEFAULT_CALIBRATION_SEED)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--save-profile", help="write the profile measured in this run here")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.calibration_seed == args.seed:
+        parser.error("--calibration-seed must differ from --seed (never fit on the benchmark)")
     torch.set_num_threads(args.threads)
     info = dataset_info(args.dataset)
     channels, classes = info.channels, info.num_classes or 10
     space = get_space(args.space, info.resolutions)
-    profile = (
-        load_profile(args.profile, args.threads)
-        if args.profile
-        else LatencyProfile.for_host(args.threads)
-    )
+    archs = sample_architectures(space, args.archs, args.seed)
+    print(f"load average at start: {load()}")
+    start = time.perf_counter()
+    if args.profile:
+        profile = load_profile(args.profile, args.threads)
+        if profile.calibration is None:
+            parser.error(f"{args.profile} is not calibrated")
+    else:
+        profile = LatencyProfile.for_host(args.threads)
+        calibrate(
+            profile,
+            space,
+            channels,
+            classes,
+            args.calibration_archs,
+            args.calibration_seed,
+            args.repeats,
+            exclude=frozenset(a.canonical for a in archs),
+        )
+    cal = profile.calibration
+    assert cal is not None
     print(f"device: {describe_device(profile.device)}; repeats {args.repeats} (median)")
     print(
-        f"{'#':>3} {'exits':>5} {'pred ms':>8} {'meas ms':>8} {'ratio':>6}  "
-        f"{'pred x1':>8} {'meas x1':>8} {'ratio':>6}"
+        f"calibration: {cal.archs} architectures (seed {cal.seed}), {cal.paths} exit paths: "
+        f"scale {cal.scale:.3f}, {cal.per_mb:.4f} ms/MB, {cal.per_segment:.4f} ms/segment; "
+        f"fit error (median) {100 * cal.median_error:.1f}%"
     )
-    whole, first = [], []
-    for i, arch in enumerate(sample_architectures(space, args.archs, args.seed)):
+    print(
+        f"{'#':>3} {'exits':>5} {'MB':>5} {'pred ms':>8} {'meas ms':>8} {'ratio':>6} {'raw':>6}  "
+        f"{'pred x1':>8} {'meas x1':>8} {'ratio':>6} {'raw':>6}"
+    )
+    whole, first, raw_whole, raw_first = [], [], [], []
+    for i, arch in enumerate(archs):
         costs = latency_costs(arch, space, channels, classes, profile)
-        predicted = costs.cumulative()
+        terms = latency_terms(arch, space, channels, classes, profile)
+        predicted, raw = costs.cumulative(), terms.pieces.cumulative()
+        megabytes = terms.megabytes.cumulative()[-1]
         with tempfile.TemporaryDirectory(prefix="aebnas-additivity-") as tmp:
-            runtime = exported_runtime(
-                arch, space, channels, classes, Path(tmp), args.threads, costs
-            )
+            runtime = exported_runtime(arch, space, channels, classes, Path(tmp), args.threads)
             x = torch.randn(1, channels, arch.resolution, arch.resolution)
             _, taken = runtime.predict(x)
             assert int(taken[0]) == costs.num_exits - 1, "an input left early at threshold 1.0"
-            full = time_calls(lambda r=runtime, x=x: r.predict(x), 20, args.repeats)
-            early = runtime.with_thresholds([0.0] + [1.0] * (costs.num_exits - 2))
-            one = time_calls(lambda r=early, x=x: r.predict(x), 20, args.repeats)
+            early = leaving_at(runtime, 0)
+            full, one = time_interleaved(
+                [partial(runtime.predict, x), partial(early.predict, x)], 20, args.repeats
+            )
         whole.append(predicted[-1] / full)
         first.append(predicted[0] / one)
+        raw_whole.append(raw[-1] / full)
+        raw_first.append(raw[0] / one)
         print(
-            f"{i:>3} {costs.num_exits - 1:>5} {predicted[-1]:>8.3f} {full:>8.3f} "
-            f"{whole[-1]:>6.3f}  {predicted[0]:>8.3f} {one:>8.3f} {first[-1]:>6.3f}"
+            f"{i:>3} {costs.num_exits - 1:>5} {megabytes:>5.1f} {predicted[-1]:>8.3f} {full:>8.3f} "
+            f"{whole[-1]:>6.3f} {raw_whole[-1]:>6.3f}  {predicted[0]:>8.3f} {one:>8.3f} "
+            f"{first[-1]:>6.3f} {raw_first[-1]:>6.3f}"
         )
-    err_whole = statistics.median(abs(r - 1) for r in whole)
-    err_first = statistics.median(abs(r - 1) for r in first)
+
+    if args.save_profile:
+        profile.save(args.save_profile)
+
+    def error(ratios: list[float]) -> float:
+        return statistics.median(abs(r - 1) for r in ratios)
+
     print(
-        f"median |predicted/measured - 1|: whole path {100 * err_whole:.1f}%, "
-        f"first exit {100 * err_first:.1f}% (goal 10%)"
+        f"median |predicted/measured - 1|: whole path {100 * error(whole):.1f}%, "
+        f"first exit {100 * error(first):.1f}% (goal 10%); uncalibrated pieces: whole path "
+        f"{100 * error(raw_whole):.1f}%, first exit {100 * error(raw_first):.1f}%"
     )
     print(
         f"median ratio: whole path {statistics.median(whole):.3f}, "
-        f"first exit {statistics.median(first):.3f}"
+        f"first exit {statistics.median(first):.3f}; {time.perf_counter() - start:.0f} s, "
+        f"load average at end: {load()}"
     )
     if args.json:
         print(
@@ -144,8 +161,11 @@ def main() -> int:
                 {
                     "whole_ratios": whole,
                     "first_ratios": first,
-                    "median_error_whole": err_whole,
-                    "median_error_first": err_first,
+                    "median_error_whole": error(whole),
+                    "median_error_first": error(first),
+                    "median_error_whole_uncalibrated": error(raw_whole),
+                    "median_error_first_uncalibrated": error(raw_first),
+                    "calibration": cal.to_json(),
                 }
             )
         )

@@ -20,14 +20,24 @@ the runtime's segment order:
 - branch ``i`` = its pieces + one segment call + one decision; the final head = its pieces +
   one segment call (the final segment holds the last stages and the head).
 
+Pieces timed alone keep their weights in the caches; in the runtime a path through several
+sessions does not, and the heavy late pieces (the final head) cost several times more. So the
+per-exit latency is calibrated per device (:class:`Calibration`, fitted by
+:mod:`aebnas.costs.calibration` on the runtime's exit paths of calibration architectures):
+``scale * pieces + per_mb * MB of weights + per_segment * segment calls``, the three terms of
+:func:`latency_terms`, each a sum over memoised pieces (their MB are memoised too). An
+uncalibrated profile gives the pieces' term alone.
+
 On disk (JSON, :data:`PROFILE_FORMAT` v :data:`PROFILE_VERSION`)::
 
-    {"format": "aebnas.latency-profile", "version": 1, "device": {...},
-     "settings": {"warmup": W, "repeats": R}, "entries": {"<piece key>": ms, ...}}
+    {"format": "aebnas.latency-profile", "version": 2, "device": {...},
+     "settings": {"warmup": W, "repeats": R}, "entries": {"<piece key>": ms, ...},
+     "weights": {"<piece key>": MB, ...}, "calibration": {"scale": ..., ...} | null}
 
 A profile belongs to one device (:func:`device_fingerprint`: CPU model, intra-op threads,
-ONNX Runtime version and provider, opset); another device's or another version's profile is
-refused with one line.
+ONNX Runtime version and provider, opset); another device's or another version's profile
+(version 1 had no calibration) is refused with one line. Command line:
+:mod:`aebnas.costs.latency_cli`::
 
     python -m aebnas.costs.latency profile --out profiles/host.json [--archs 20] [--threads 1]
     python -m aebnas.costs.latency show ARCH --profile profiles/host.json
@@ -44,7 +54,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +62,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from aebnas.cli import ArgumentParser
 from aebnas.costs.macs import ExitCosts, stage_input_sizes
 from aebnas.errors import UserError, run_cli
 from aebnas.models.backbone import FinalHead, build_stage, build_stem, stage_in_channels
@@ -61,7 +70,7 @@ from aebnas.space.architecture import Architecture, Block, BranchModule, Exit
 from aebnas.space.spaces import BackboneSpec, SearchSpace
 
 PROFILE_FORMAT = "aebnas.latency-profile"
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 CALL, SEGMENT, DECISION = "call", "segment", "decision"
 DEFAULT_WARMUP, DEFAULT_REPEATS = 20, 100
 DEFAULT_THREADS = 1
@@ -127,6 +136,37 @@ def time_calls(
         run()
         times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
+
+
+def time_interleaved(
+    runs: Sequence[Callable[[], object]], warmup: int, repeats: int, rounds: int = 10
+) -> list[float]:
+    """Median wall time in ms of each of ``runs``, timed in ``rounds`` rounds of
+    ``repeats // rounds`` calls each, the runs taking turns.
+
+    On a shared machine the load drifts within seconds (the median of 200 consecutive calls of
+    one whole path moved by 26-82% between three windows a few seconds apart, 4 architectures
+    under a load average of 4-5); taking turns exposes every run to the same drift, so their ratios
+    stay comparable.
+
+    Args:
+        runs: What is timed.
+        warmup: Untimed calls of each run first.
+        repeats: Timed calls of each run in all (at least ``rounds``).
+        rounds: Turns.
+    """
+    for run in runs:
+        for _ in range(warmup):
+            run()
+    per_round = max(repeats // rounds, 1)
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(rounds):
+        for run, kept in zip(runs, times, strict=True):
+            for _ in range(per_round):
+                start = time.perf_counter()
+                run()
+                kept.append(time.perf_counter() - start)
+    return [1e3 * statistics.median(kept) for kept in times]
 
 
 #: Bytes swept between timed calls: more than a core's L2 cache, so every call starts with the
@@ -325,6 +365,71 @@ def arch_pieces(
 
 
 # ------------------------------------------------------------------------------ the profile
+@dataclass(frozen=True)
+class Calibration:
+    """How the runtime's exit paths relate to the profile's terms on one device (ms)::
+
+        latency = scale * pieces + per_mb * megabytes + per_segment * segments
+
+    (terms of :class:`LatencyTerms`), fitted by :func:`aebnas.costs.calibration.calibrate` on
+    the measured exit paths of calibration architectures. Linear in the terms, so per-exit
+    latency stays a sum over memoised pieces.
+
+    Args:
+        scale: Factor on the pieces' measured time.
+        per_mb: ms per MB of weights on the path (weights read from beyond the caches).
+        per_segment: ms per segment call beyond the measured call cost.
+        seed: Seed the calibration architectures were sampled with.
+        archs: Calibration architectures.
+        paths: Exit paths measured (one per exit of each architecture).
+        median_error: Median ``|fitted / measured - 1|`` over those paths.
+    """
+
+    scale: float
+    per_mb: float
+    per_segment: float
+    seed: int
+    archs: int
+    paths: int
+    median_error: float
+
+    def apply(self, terms: LatencyTerms) -> ExitCosts:
+        """Per-exit latency (ms) of ``terms``."""
+        parts = (terms.pieces, terms.megabytes, terms.segments)
+        weights = (self.scale, self.per_mb, self.per_segment)
+
+        def combine(field_name: str) -> tuple[float, ...]:
+            columns = zip(*(getattr(p, field_name) for p in parts), strict=True)
+            return tuple(sum(w * v for w, v in zip(weights, col, strict=True)) for col in columns)
+
+        return ExitCosts(terms.pieces.positions, combine("backbone"), combine("branch"))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object, path: Path) -> Calibration:
+        """Read what :meth:`to_json` wrote.
+
+        Raises:
+            UserError: Missing or non-numeric fields, or negative coefficients.
+        """
+        names = [f.name for f in fields(cls)]
+        if not isinstance(data, dict) or set(data) != set(names):
+            raise UserError(f"latency profile {path} has a malformed calibration; measure it again")
+        if not all(isinstance(data[n], int | float) and data[n] >= 0 for n in names):
+            raise UserError(f"latency profile {path} has a negative or non-numeric calibration")
+        return cls(
+            scale=float(data["scale"]),
+            per_mb=float(data["per_mb"]),
+            per_segment=float(data["per_segment"]),
+            seed=int(data["seed"]),
+            archs=int(data["archs"]),
+            paths=int(data["paths"]),
+            median_error=float(data["median_error"]),
+        )
+
+
 @dataclass
 class LatencyProfile:
     """Measured milliseconds per piece on one device (see the module docstring).
@@ -335,12 +440,17 @@ class LatencyProfile:
         repeats: Timed calls per measurement (the median is kept).
         entries: Piece key -> median ms of one call (and ``call``, ``segment|n<classes>``,
             ``decision|n<classes>``).
+        weights: Piece key -> MB of its parameters (float32), what a call reads from memory.
+        calibration: How whole paths of the runtime relate to the pieces on this device
+            (:mod:`aebnas.costs.calibration`); ``None``: the pieces' sum as measured.
     """
 
     device: dict[str, Any]
     warmup: int = DEFAULT_WARMUP
     repeats: int = DEFAULT_REPEATS
     entries: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    calibration: Calibration | None = None
 
     @classmethod
     def for_host(
@@ -395,6 +505,13 @@ class LatencyProfile:
         call = self.call
         return sum(max(self.measured(p) - call, 0.0) for p in pieces)
 
+    def megabytes(self, pieces: Sequence[Piece]) -> float:
+        """MB of the parameters of ``pieces`` (float32; counted once per piece key)."""
+        for p in pieces:
+            if p.key not in self.weights:
+                self.weights[p.key] = 4e-6 * sum(t.numel() for t in p.build().parameters())
+        return sum(self.weights[p.key] for p in pieces)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": PROFILE_FORMAT,
@@ -402,6 +519,8 @@ class LatencyProfile:
             "device": self.device,
             "settings": {"warmup": self.warmup, "repeats": self.repeats},
             "entries": dict(sorted(self.entries.items())),
+            "weights": dict(sorted(self.weights.items())),
+            "calibration": None if self.calibration is None else self.calibration.to_json(),
         }
 
     def save(self, path: str | Path) -> None:
@@ -453,11 +572,68 @@ def load_profile(path: str | Path, threads: int | None = None) -> LatencyProfile
             f"this host is {describe_device(here)}: measure one here with "
             "python -m aebnas.costs.latency profile --out PATH"
         )
+    weights = data.get("weights") or {}
+    if not isinstance(weights, dict) or not all(
+        isinstance(v, int | float) and v >= 0 for v in weights.values()
+    ):
+        raise UserError(f"latency profile {path} holds a non-numeric or negative weight entry")
+    calibration = data.get("calibration")
     return LatencyProfile(
         device,
         int(settings.get("warmup", DEFAULT_WARMUP)),
         int(settings.get("repeats", DEFAULT_REPEATS)),
         {k: float(v) for k, v in entries.items()},
+        {k: float(v) for k, v in weights.items()},
+        None if calibration is None else Calibration.from_json(calibration, path),
+    )
+
+
+@dataclass(frozen=True)
+class LatencyTerms:
+    """The additive terms of an architecture's per-exit latency, each with the structure of
+    :class:`ExitCosts` (so ``.cumulative()`` gives the term of every exit path):
+
+    Args:
+        pieces: ms as the profile measured it: the pieces' own time, one segment call per
+            segment run and one decision per exit passed.
+        megabytes: MB of parameters on the path (the weights a call reads).
+        segments: Segment calls on the path.
+    """
+
+    pieces: ExitCosts
+    megabytes: ExitCosts
+    segments: ExitCosts
+
+
+def latency_terms(
+    arch: Architecture,
+    space: SearchSpace,
+    in_channels: int,
+    num_classes: int,
+    profile: LatencyProfile,
+) -> LatencyTerms:
+    """The :class:`LatencyTerms` of ``arch`` (pieces missing from ``profile`` are measured and
+    added to it), following the runtime's segment order (see the module docstring)."""
+    pieces = arch_pieces(arch, space, in_channels, num_classes)
+    positions = (*arch.exit_positions, space.backbone.num_stages)
+    k = len(positions)
+    calls = [min(i + 1, k - 1) for i in range(k)]
+
+    def term(
+        measure: Callable[[Sequence[Piece]], float], call: float, decision: float
+    ) -> ExitCosts:
+        so_far = [measure([pieces.stem])]
+        for stage in pieces.stages:
+            so_far.append(so_far[-1] + measure(stage))
+        backbone = [so_far[p] + n * call for p, n in zip(positions, calls, strict=True)]
+        branch = [measure(b) + call + decision for b in pieces.branches]
+        branch.append(measure([pieces.head]) + call)
+        return ExitCosts(positions=positions, backbone=tuple(backbone), branch=tuple(branch))
+
+    return LatencyTerms(
+        pieces=term(profile.own, profile.segment(num_classes), profile.decision(num_classes)),
+        megabytes=term(profile.megabytes, 0.0, 0.0),
+        segments=term(lambda _: 0.0, 1.0, 0.0),
     )
 
 
@@ -469,93 +645,16 @@ def latency_costs(
     profile: LatencyProfile,
 ) -> ExitCosts:
     """Per-exit latency of ``arch`` at batch 1, in **milliseconds** (structure of
-    :class:`ExitCosts`; see the module docstring). Pieces missing from ``profile`` are
+    :class:`ExitCosts`): the profile's calibration applied to :func:`latency_terms` (an
+    uncalibrated profile: the pieces' term alone). Pieces missing from ``profile`` are
     measured and added to it."""
-    pieces = arch_pieces(arch, space, in_channels, num_classes)
-    call = profile.segment(num_classes)
-    so_far = [profile.own([pieces.stem])]
-    for stage in pieces.stages:
-        so_far.append(so_far[-1] + profile.own(stage))
-    positions = (*arch.exit_positions, space.backbone.num_stages)
-    k = len(positions)
-    backbone = [so_far[p] + min(i + 1, k - 1) * call for i, p in enumerate(positions)]
-    decision = profile.decision(num_classes)
-    branch = [profile.own(b) + call + decision for b in pieces.branches]
-    branch.append(profile.own([pieces.head]) + call)
-    return ExitCosts(positions=positions, backbone=tuple(backbone), branch=tuple(branch))
+    terms = latency_terms(arch, space, in_channels, num_classes, profile)
+    if profile.calibration is None:
+        return terms.pieces
+    return profile.calibration.apply(terms)
 
 
-# ------------------------------------------------------------------------------ CLI
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="python -m aebnas.costs.latency", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    prof = commands.add_parser("profile", help="measure the pieces of sampled architectures")
-    prof.add_argument("--out", required=True, help="profile JSON (extended if it exists)")
-    prof.add_argument("--space", default="aebnas-plus")
-    prof.add_argument("--dataset", default="fashion-mnist", help="resolutions, channels, classes")
-    prof.add_argument("--archs", type=int, default=20, help="sampled architectures to cover")
-    prof.add_argument("--seed", type=int, default=0)
-    prof.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="intra-op threads")
-    prof.add_argument("--repeats", type=int, default=DEFAULT_REPEATS)
-    prof.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
-    show = commands.add_parser("show", help="print an architecture's per-exit latency")
-    show.add_argument("arch")
-    show.add_argument("--profile", required=True)
-    show.add_argument("--space", default="aebnas-plus")
-    show.add_argument("--dataset", default="fashion-mnist")
-    return parser
+if __name__ == "__main__":  # the command lives in aebnas.costs.latency_cli
+    from aebnas.costs.latency_cli import main
 
-
-def _dataset_shape(name: str) -> tuple[Any, int, int]:
-    from aebnas.data import dataset_info
-
-    info = dataset_info(name)
-    return info, info.channels, info.num_classes or 10
-
-
-def _profile(args: Any) -> int:
-    from aebnas.space import get_space, sample_architectures
-
-    if args.archs < 1:
-        raise UserError(f"--archs must be at least 1, got {args.archs}")
-    info, channels, classes = _dataset_shape(args.dataset)
-    space = get_space(args.space, info.resolutions)
-    out = Path(args.out)
-    if out.exists():
-        profile = load_profile(out, args.threads)
-    else:
-        profile = LatencyProfile.for_host(args.threads, args.warmup, args.repeats)
-    for i, arch in enumerate(sample_architectures(space, args.archs, args.seed)):
-        latency_costs(arch, space, channels, classes, profile)
-        profile.save(out)
-        print(f"[{i + 1}/{args.archs}] {len(profile.entries)} entries", file=sys.stderr)
-    print(f"{out}: {len(profile.entries)} entries on {describe_device(profile.device)}")
-    return 0
-
-
-def _show(args: Any) -> int:
-    from aebnas.space import get_space, parse_architecture
-
-    info, channels, classes = _dataset_shape(args.dataset)
-    space = get_space(args.space, info.resolutions)
-    arch = parse_architecture(args.arch, space)
-    profile = load_profile(args.profile)
-    before = len(profile.entries)
-    costs = latency_costs(arch, space, channels, classes, profile)
-    if len(profile.entries) != before:
-        profile.save(args.profile)
-    print(f"{arch}  on {describe_device(profile.device)}")
-    print(f"{'exit':>6} {'backbone':>10} {'branch':>10} {'cumulative':>11}  ms (batch 1)")
-    for k, value in enumerate(costs.cumulative()):
-        name = "final" if k == costs.num_exits - 1 else str(k + 1)
-        print(f"{name:>6} {costs.backbone[k]:>10.4f} {costs.branch[k]:>10.4f} {value:>11.4f}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return _profile(args) if args.command == "profile" else _show(args)
-
-
-if __name__ == "__main__":
     sys.exit(run_cli(main))

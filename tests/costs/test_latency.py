@@ -10,8 +10,9 @@ from aebnas.costs.latency import (
     arch_pieces,
     latency_costs,
     load_profile,
-    main,
+    time_interleaved,
 )
+from aebnas.costs.latency_cli import main
 from aebnas.errors import UserError, run_cli
 from aebnas.space import get_space, parse_architecture
 
@@ -90,8 +91,8 @@ def test_foreign_device_or_version_is_refused_with_one_line(
     _, path = measured
     with pytest.raises(UserError, match="another device"):
         load_profile(_rewrite(path, tmp_path, {"cpu": "Some Other CPU"}))
-    with pytest.raises(UserError, match="version 2"):
-        load_profile(_rewrite(path, tmp_path, {"version": 2}))
+    with pytest.raises(UserError, match="has version 1, this aebnas reads version 2"):
+        load_profile(_rewrite(path, tmp_path, {"version": 1}))  # no calibration: refused
     with pytest.raises(UserError, match="another device"):
         load_profile(path, threads=2)  # measured with 1 intra-op thread
     foreign = _rewrite(path, tmp_path, {"cpu": "Some Other CPU"})
@@ -100,3 +101,12 @@ def test_foreign_device_or_version_is_refused_with_one_line(
     assert status == 2
     assert err.count("\n") == 1 and "another device" in err
     assert json.loads(foreign.read_text())["device"]["cpu"] == "Some Other CPU"  # untouched
+
+
+def test_interleaved_timing_takes_turns_and_counts_every_call() -> None:
+    calls: list[str] = []
+    medians = time_interleaved(
+        [lambda: calls.append("a"), lambda: calls.append("b")], warmup=2, repeats=6, rounds=3
+    )
+    assert len(medians) == 2 and all(m >= 0 for m in medians)
+    assert calls == ["a", "a", "b", "b"] + ["a", "a", "b", "b"] * 3
