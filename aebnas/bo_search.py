@@ -58,7 +58,7 @@ def build_parser() -> ArgumentParser:
         "--objective", help="cost to minimise: macs (default) or latency (batch-1 ms)"
     )
     parser.add_argument(
-        "--latency-profile", help="this host's latency profile (python -m aebnas.costs.latency)"
+        "--latency-profile", help="this host's latency profile (python -m aebnas.costs.latency_cli)"
     )
     latency = parser.add_mutually_exclusive_group()
     latency.add_argument("--max-latency", type=float, help="cap on average latency (ms)")
@@ -189,7 +189,7 @@ def check_latency_objective(config: Config) -> None:
     if not Path(search.latency_profile).is_file():
         raise UserError(
             f"latency profile {search.latency_profile} does not exist; measure one with "
-            f"python -m aebnas.costs.latency profile --out {search.latency_profile}"
+            f"python -m aebnas.costs.latency_cli profile --out {search.latency_profile}"
         )
 
 

@@ -201,7 +201,7 @@ class SearchConfig:
         objective: The cost the search minimises: ``macs`` (average MMACs, default) or
             ``latency`` (average batch-1 latency in ms from ``latency_profile``: thresholds are
             re-tuned from each record's validation outcomes at the latency objective).
-        latency_profile: Latency profile of this host (``python -m aebnas.costs.latency
+        latency_profile: Latency profile of this host (``python -m aebnas.costs.latency_cli
             profile``); needed with ``objective: latency``, extended with pieces it lacks.
         max_latency: Budget mode of the latency objective: average ms <= this.
         target_latency: Target mode of the latency objective: minimise the deviation from this
@@ -232,7 +232,7 @@ class SearchConfig:
         if self.objective == "latency" and not self.latency_profile:
             return (
                 "objective latency needs a latency profile: pass --latency-profile PATH "
-                "(measure one with python -m aebnas.costs.latency profile --out PATH)"
+                "(measure one with python -m aebnas.costs.latency_cli profile --out PATH)"
             )
         if self.objective == "macs" and (self.max_latency or self.target_latency):
             return "--max-latency/--target-latency need --objective latency"

@@ -39,8 +39,8 @@ ONNX Runtime version and provider, opset); another device's or another version's
 (version 1 had no calibration) is refused with one line. Command line:
 :mod:`aebnas.costs.latency_cli`::
 
-    python -m aebnas.costs.latency profile --out profiles/host.json [--archs 20] [--threads 1]
-    python -m aebnas.costs.latency show ARCH --profile profiles/host.json
+    python -m aebnas.costs.latency_cli profile --out profiles/host.json [--archs 20] [--threads 1]
+    python -m aebnas.costs.latency_cli show ARCH --profile profiles/host.json
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -63,7 +62,7 @@ import torch
 from torch import nn
 
 from aebnas.costs.macs import ExitCosts, stage_input_sizes
-from aebnas.errors import UserError, run_cli
+from aebnas.errors import UserError
 from aebnas.models.backbone import FinalHead, build_stage, build_stem, stage_in_channels
 from aebnas.models.branches import BranchStage, branch_classifier
 from aebnas.space.architecture import Architecture, Block, BranchModule, Exit
@@ -548,14 +547,14 @@ def load_profile(path: str | Path, threads: int | None = None) -> LatencyProfile
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(
             f"cannot read latency profile {path} ({type(err).__name__}); measure one with "
-            "python -m aebnas.costs.latency profile --out PATH"
+            "python -m aebnas.costs.latency_cli profile --out PATH"
         ) from None
     if not isinstance(data, dict) or data.get("format") != PROFILE_FORMAT:
         raise UserError(f"{path} is not an aebnas latency profile (no format {PROFILE_FORMAT!r})")
     if data.get("version") != PROFILE_VERSION:
         raise UserError(
             f"latency profile {path} has version {data.get('version')!r}, this aebnas reads "
-            f"version {PROFILE_VERSION}; measure it again with python -m aebnas.costs.latency"
+            f"version {PROFILE_VERSION}; measure it again with python -m aebnas.costs.latency_cli"
         )
     device = data.get("device")
     entries = data.get("entries")
@@ -570,7 +569,7 @@ def load_profile(path: str | Path, threads: int | None = None) -> LatencyProfile
         raise UserError(
             f"latency profile {path} was measured on another device ({describe_device(device)}); "
             f"this host is {describe_device(here)}: measure one here with "
-            "python -m aebnas.costs.latency profile --out PATH"
+            "python -m aebnas.costs.latency_cli profile --out PATH"
         )
     weights = data.get("weights") or {}
     if not isinstance(weights, dict) or not all(
@@ -652,9 +651,3 @@ def latency_costs(
     if profile.calibration is None:
         return terms.pieces
     return profile.calibration.apply(terms)
-
-
-if __name__ == "__main__":  # the command lives in aebnas.costs.latency_cli
-    from aebnas.costs.latency_cli import main
-
-    sys.exit(run_cli(main))

@@ -1,8 +1,8 @@
-"""The latency profile's command line (``python -m aebnas.costs.latency``).
+"""The latency profile's command line (``python -m aebnas.costs.latency_cli``).
 
-    python -m aebnas.costs.latency profile --out profiles/host.json [--archs 20] [--threads 1]
+    python -m aebnas.costs.latency_cli profile --out profiles/host.json [--archs 20] [--threads 1]
         [--calibration-archs 12] [--calibration-seed 1000]
-    python -m aebnas.costs.latency show ARCH --profile profiles/host.json
+    python -m aebnas.costs.latency_cli show ARCH --profile profiles/host.json
 
 ``profile`` measures the pieces of ``--archs`` sampled architectures, then calibrates the
 profile against the runtime's exit paths of ``--calibration-archs`` other architectures
@@ -31,7 +31,7 @@ from aebnas.errors import UserError, run_cli
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="python -m aebnas.costs.latency", description=__doc__)
+    parser = ArgumentParser(prog="python -m aebnas.costs.latency_cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     prof = commands.add_parser("profile", help="measure the pieces of sampled architectures")
     prof.add_argument("--out", required=True, help="profile JSON (extended if it exists)")
