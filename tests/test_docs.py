@@ -63,3 +63,9 @@ def test_readme_is_short_and_shows_the_test_command_near_the_top() -> None:
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) < 250
     assert any("make test" in line for line in lines[:40])
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_code_fences_are_closed(page: Path) -> None:
+    fences = [line for line in page.read_text().splitlines() if FENCE.match(line)]
+    assert len(fences) % 2 == 0, f"{page.relative_to(ROOT)}: a ``` block is not closed"
