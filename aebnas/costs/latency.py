@@ -143,10 +143,9 @@ def time_interleaved(
     """Median wall time in ms of each of ``runs``, timed in ``rounds`` rounds of
     ``repeats // rounds`` calls each, the runs taking turns.
 
-    On a shared machine the load drifts within seconds (the median of 200 consecutive calls of
-    one whole path moved by 26-82% between three windows a few seconds apart, 4 architectures
-    under a load average of 4-5); taking turns exposes every run to the same drift, so their ratios
-    stay comparable.
+    On a shared machine the load drifts within seconds (measured in
+    benchmarks/results/latency_additivity.md); taking turns exposes every run to the same drift,
+    so their ratios stay comparable.
 
     Args:
         runs: What is timed.
