@@ -1,10 +1,11 @@
 """The ``local`` executor: worker processes on this machine (one torch thread each by default).
 
 With one worker the jobs run in the calling process (no start-up, the driver's dataset is
-reused). With more, each worker is a spawned process holding one pipe to the driver; the driver
-hands a job to each idle worker and waits on the pipes and on the processes' exit sentinels, so
-it knows which job a dying worker held: that job is started again on a fresh worker, up to
-``max_retries`` times, then recorded as failed. Workers die with the driver
+reused). With more, each worker is a spawned process holding one pipe to the driver (started
+side by side); the driver hands a job to each idle worker, longest first
+(:mod:`~aebnas.execution.scheduling`), and waits on the pipes and on the processes' exit
+sentinels, so it knows which job a dying worker held: that job is started again on a fresh
+worker, up to ``max_retries`` times, then recorded as failed. Workers die with the driver
 (:func:`aebnas.train.workers.die_with_parent`) and leave Ctrl-C to it.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 from aebnas.errors import UserError
 from aebnas.execution.executors import EXECUTORS, ExecutorBase, ExecutorSettings
 from aebnas.execution.jobs import Job, JobResult, lost_result, run_job
+from aebnas.execution.scheduling import longest_first
 from aebnas.train.threads import configure_threads
 from aebnas.train.workers import init_training_worker
 
@@ -87,9 +89,8 @@ class LocalExecutor(ExecutorBase):
         return [w.process.pid or 0 for w in self._pool if w.process.is_alive()]
 
     def _run_in_pool(self, jobs: Sequence[Job]) -> Iterator[JobResult]:
-        queue: deque[tuple[Job, int]] = deque((job, 0) for job in jobs)
-        while len(self._pool) < min(self.workers, len(jobs)):
-            self._pool.append(self._start_worker())
+        queue: deque[tuple[Job, int]] = deque((job, 0) for job in longest_first(jobs))
+        self._pool.extend(self._start_workers(min(self.workers, len(jobs)) - len(self._pool)))
         try:
             while queue or any(w.job is not None for w in self._pool):
                 for worker in self._pool:
@@ -140,13 +141,24 @@ class LocalExecutor(ExecutorBase):
         arch = worker.job.arch if worker.job else "?"
         raise RuntimeError(f"a worker failed on {arch}: {payload}")
 
+    def _start_workers(self, count: int) -> list[_Worker]:
+        """``count`` new workers, started side by side (their imports overlap), once ready."""
+        started = [self._spawn() for _ in range(count)]
+        return [self._await_ready(process, conn) for process, conn in started]
+
     def _start_worker(self) -> _Worker:
+        return self._await_ready(*self._spawn())
+
+    def _spawn(self) -> tuple[BaseProcess, Connection]:
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=_worker_main, args=(child, self.threads), daemon=True
         )
         process.start()
         child.close()
+        return process, parent
+
+    def _await_ready(self, process: BaseProcess, parent: Connection) -> _Worker:
         try:
             kind, payload = parent.recv()
         except EOFError:

@@ -30,6 +30,7 @@ import aebnas
 from aebnas.errors import UserError
 from aebnas.execution.executors import EXECUTORS, ExecutorBase, ExecutorSettings
 from aebnas.execution.jobs import Job, JobResult, lost_result, run_job
+from aebnas.execution.scheduling import longest_first
 
 INSTALL_HINT = "pip install 'aebnas[ray]' (or pip install ray)"
 #: Seconds to wait for a TCP connection to the cluster's address before giving up.
@@ -152,7 +153,7 @@ class RayExecutor(ExecutorBase):
                 )
 
     def run(self, jobs: Sequence[Job]) -> Iterator[JobResult]:
-        ray, queue = self.ray, list(reversed(jobs))
+        ray, queue = self.ray, list(reversed(longest_first(jobs)))
         running: dict[Any, Job] = {}
         try:
             while queue or running:
