@@ -50,7 +50,7 @@ from aebnas.predictors.features import TARGETS
 from aebnas.predictors.metrics import NoiseCeiling, noise_ceiling
 
 DEFAULT_ARCHIVE = "data/surrogates/fashion-mnist-aebnas-plus-low.jsonl"
-DEFAULT_MODELS = "xgb,gp,mlp,exits"
+DEFAULT_MODELS = "xgb,gp,mlp,exits,usage-gp"
 GOAL_TAU, GOAL_TAU_SIZE, GOAL_MAPE = 0.85, 100, 5.0
 #: The reference implementation's CIFAR-10 archive (next to the repository, read-only).
 REFERENCE_ARCHIVE = (

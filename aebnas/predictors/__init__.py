@@ -1,9 +1,11 @@
 """Predictors of a candidate's accuracy and average MACs from its architecture (with uncertainty).
 
 - :mod:`~aebnas.predictors.features`: encoding + exact static per-exit MACs, archive loading;
-- :data:`PREDICTORS` (``xgb``, ``gp``, ``mlp``, ``exits``) behind one :class:`Predictor` interface
-  (``fit``, ``predict -> (mean, std)``, ``to_botorch``, ``save``/``load``); ``exits`` predicts
-  average MACs from predicted per-exit usage and the exact costs (:mod:`~aebnas.predictors.usage`);
+- :data:`PREDICTORS` (``xgb``, ``gp``, ``mlp``, ``exits``, ``usage-gp``) behind one
+  :class:`Predictor` interface (``fit``, ``predict -> (mean, std)``, ``to_botorch``,
+  ``save``/``load``); ``exits`` predicts average MACs from predicted per-exit usage and the exact
+  costs (:mod:`~aebnas.predictors.usage`); ``usage-gp`` predicts accuracy from the features plus
+  where the samples are predicted to leave (:mod:`~aebnas.predictors.usage_gp`);
 - :mod:`~aebnas.predictors.store`: saved predictors with ``metadata.json`` and checked loading;
 - :mod:`~aebnas.predictors.metrics`: Kendall tau, Spearman, RMSE, MAPE, 90% coverage,
   precision at the top 10%, cross-validation, learning curves, the seed-noise ceiling;
@@ -12,7 +14,7 @@
 Command line: ``python -m aebnas.predictors fit|evaluate|noise-ceiling`` (see ``--help``).
 """
 
-from aebnas.predictors import exits, gp, mlp, prior, xgb  # noqa: F401  (register the kinds)
+from aebnas.predictors import exits, gp, mlp, prior, usage_gp, xgb  # noqa: F401  (register the kinds)
 from aebnas.predictors.base import PREDICTORS, Predictor, fit_predictor, make_predictor
 from aebnas.predictors.factory import build_predictor, build_prior_predictor
 from aebnas.predictors.features import (

@@ -14,9 +14,9 @@ def build_predictor(name: str, names: Sequence[str], seed: int = 0, **settings: 
     """A new predictor of kind ``name`` for features called ``names``.
 
     Args:
-        name: Registered kind (``xgb``, ``gp``, ``mlp``, ``exits``).
+        name: Registered kind (``xgb``, ``gp``, ``mlp``, ``exits``, ``usage-gp``).
         names: Feature names (the GP's ``matern+costs`` kernel picks its summary columns, the
-            ``exits`` predictor its per-exit cost columns).
+            ``exits`` predictor its per-exit cost columns, ``usage-gp`` keeps them all).
         seed: Seed of the predictor.
         **settings: Further settings of that kind.
     """
@@ -28,6 +28,8 @@ def build_predictor(name: str, names: Sequence[str], seed: int = 0, **settings: 
         from aebnas.predictors.exits import exit_cost_columns
 
         settings["cost_columns"] = exit_cost_columns(names)
+    if name == "usage-gp" and "feature_names" not in settings:
+        settings["feature_names"] = tuple(names)
     return make_predictor(name, seed=seed, **settings)
 
 

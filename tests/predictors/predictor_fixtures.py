@@ -109,3 +109,35 @@ def write_archive(path: Path, records: list[dict[str, Any]]) -> Path:
     lines = [json.dumps(header)] + [json.dumps(r) for r in records]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def usage_records(n: int, seed: int) -> list[dict[str, Any]]:
+    """Synthetic records whose ``exits`` follow a known rule and whose ``avg_macs`` is exact:
+    exits after stage 1 are switched off, the others let go a share that grows with the
+    resolution and the exit's depth."""
+    space = fmnist_space()
+    records = synthetic_records(n, seed)
+    for record in records:
+        static = record["static_macs"]
+        positions = static["positions"]
+        resolution = int(record["arch"].split("|")[0][1:])
+        exits, arrive, avg = [], 1.0, 0.0
+        paid = 0.0
+        for k, position in enumerate(positions):
+            last = k == len(positions) - 1
+            on = last or position > 1
+            share = 1.0 if last else (0.2 + 0.1 * position + (resolution - 28) / 60) * on
+            util = arrive * share
+            paid += static["branch"][k] if on else 0.0
+            avg += util * (static["backbone"][k] + paid)
+            exits.append(
+                {
+                    "position": position,
+                    "util": util,
+                    "threshold": (None if not on else 0.5) if not last else None,
+                }
+            )
+            arrive -= util
+        record["exits"], record["avg_macs"] = exits, avg
+    assert all(len(r["exits"]) <= len(space.exit_positions) + 1 for r in records)
+    return records

@@ -50,7 +50,7 @@ def fitted(data: TrainingData) -> dict[str, Predictor]:
 
 
 def test_registry_and_unknown_kind() -> None:
-    assert PREDICTORS.names() == ["exits", "gp", "mlp", "xgb"]
+    assert PREDICTORS.names() == ["exits", "gp", "mlp", "usage-gp", "xgb"]
     assert make_predictor("xgb").name == "xgb"
     with pytest.raises(UserError, match="unknown predictor 'forest'"):
         make_predictor("forest")
