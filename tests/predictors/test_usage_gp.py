@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from predictor_fixtures import fmnist_space, usage_records, write_archive
+from predictor_fixtures import fmnist_space, synthetic_records, write_archive
 from scipy import stats
 
 from aebnas.errors import UserError
@@ -31,15 +32,24 @@ TEST = np.arange(100, 160)
 
 
 def exit_accuracy_records(n: int, seed: int) -> list[dict[str, Any]]:
-    """:func:`usage_records` whose accuracy is the usage-weighted accuracy of the exits used:
-    an exit's accuracy grows with the log backbone MMACs up to it."""
+    """Synthetic records tuned like the reference CIFAR-10 archive: only the deepest exit at
+    positions 1-3 is on and 85% of the samples leave there; the accuracy is the usage-weighted
+    accuracy of the exits used, which grows with the log backbone MMACs up to each."""
     rng = np.random.default_rng(seed)
-    records = usage_records(n, seed)
+    records = synthetic_records(n, seed)
     for record in records:
-        backbone = dict(zip(record["static_macs"]["positions"], record["static_macs"]["backbone"]))
-        record["accuracy"] = sum(
-            e["util"] * (0.6 + 0.05 * np.log1p(backbone[e["position"]])) for e in record["exits"]
-        ) + rng.normal(0, 0.001)
+        static = record["static_macs"]
+        positions, backbone = static["positions"], static["backbone"]
+        chosen = max((p for p in positions[:-1] if p <= 3), default=None)
+        exits, arrive, accuracy = [], 1.0, 0.0
+        for k, position in enumerate(positions):
+            last = k == len(positions) - 1
+            util = arrive if last else 0.85 * arrive * (position == chosen)
+            accuracy += util * (0.55 + 0.06 * np.log1p(backbone[k]))
+            threshold = 0.5 if position == chosen else None
+            exits.append({"position": position, "util": util, "threshold": threshold})
+            arrive -= util
+        record["exits"], record["accuracy"] = exits, accuracy + rng.normal(0, 0.001)
     return records
 
 
@@ -75,7 +85,7 @@ def test_slot_features_describe_the_network_up_to_each_exit(data: TrainingData) 
     first_exit[:, 2] = 1.0
     np.testing.assert_allclose(usage_weighted(data.X, first_exit, plan), per_slot[:, 2])
     assert len(usage_feature_names(plan)) == plan.width
-    with pytest.raises(ValueError, match="x2.backbone_mmacs"):
+    with pytest.raises(ValueError, match=r"x2\.backbone_mmacs"):
         slot_plan([n for n in names if n != "x2.backbone_mmacs"])
 
 
@@ -87,8 +97,7 @@ def test_ranks_an_accuracy_set_by_the_exits_used_better_than_the_plain_gp(
     y = data.y[TEST]
     tau_usage = stats.kendalltau(y, fitted.predict(data.X[TEST])[0]).statistic
     tau_plain = stats.kendalltau(y, plain.predict(data.X[TEST])[0]).statistic
-    print(tau_usage, tau_plain)
-    assert tau_usage > 0.8 and tau_usage > tau_plain + 0.05, (tau_usage, tau_plain)
+    assert tau_usage > 0.82 and tau_usage > tau_plain + 0.03, (tau_usage, tau_plain)
 
 
 def test_save_load_round_trip_and_botorch_view(
@@ -107,8 +116,9 @@ def test_save_load_round_trip_and_botorch_view(
         )
     np.testing.assert_allclose(posterior.mean.reshape(-1).numpy(), mean, atol=1e-9)
     np.testing.assert_allclose(posterior.variance.reshape(-1).numpy(), std**2, rtol=1e-6)
-    (tmp_path / "gp" / "model.json").write_text('{"predictor": "xgb", "settings": {}}')
-    with pytest.raises(UserError):
+    shutil.rmtree(tmp_path / "gp")
+    shutil.copytree(tmp_path / "exits", tmp_path / "gp")
+    with pytest.raises(UserError, match="must hold an exits and gp/ a gp model"):
         load_model(tmp_path)
 
 
