@@ -1,8 +1,8 @@
-"""Predictor benchmark: learning curves of xgb, gp and mlp on a surrogate archive.
+"""Predictor benchmark: learning curves of the predictor kinds on a surrogate archive.
 
     nice -n 10 .venv/bin/python benchmarks/predictors.py \
-        [--data data/surrogates/fashion-mnist-aebnas-plus-low.jsonl] [--models xgb,gp,mlp] \
-        [--train-sizes 25,50,100,200] [--folds 5] [--seed 0] \
+        [--data data/surrogates/fashion-mnist-aebnas-plus-low.jsonl] \
+        [--models xgb,gp,mlp,exits,usage-gp] [--train-sizes 25,50,100,200] [--folds 5] [--seed 0] \
         [--noise data/surrogates/fashion-mnist-aebnas-plus-low-noise.jsonl]
 
 For each target (validation accuracy, average MACs), train size and model: Kendall tau, Spearman,

@@ -10,9 +10,11 @@ on (:mod:`aebnas.predictors.exit_features`). This predictor
    *measured* utilisation of the training records (the summary kernel includes those columns);
 3. predicts from the features plus that description under the *predicted* utilisation.
 
-Its ranking against the plain ``gp`` on the reference CIFAR-10 archive and on Fashion-MNIST:
-``benchmarks/results/predictors_cifar10_reference.md`` and
-``benchmarks/results/predictors_usage_gp_fashion_mnist.md``. Training needs the records'
+Its ranking against the plain ``gp`` (100 training rows, 5 splits): on the reference CIFAR-10
+archive ``benchmarks/results/predictors_cifar10_reference_usage_gp.md``; on the first 1,000 rows
+of the Fashion-MNIST supernet archive ``benchmarks/results/predictors_usage_gp_fashion_mnist.md``
+(there it does not rank better than ``gp`` or ``xgb``). The search's surrogates are fit on
+features alone (no usage), so it is not a search surrogate yet. Training needs the records'
 per-exit utilisation (``fit(X, y, usage=...)``). Saved as ``model.json`` (settings) + ``exits/``
 and ``gp/`` (the two fitted models' folders).
 """
