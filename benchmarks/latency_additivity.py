@@ -42,6 +42,7 @@ import torch
 from aebnas.costs.calibration import (
     DEFAULT_CALIBRATION_ARCHS,
     DEFAULT_CALIBRATION_SEED,
+    PathSample,
     calibration_samples,
     exported_runtime,
     fit,
@@ -77,6 +78,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--save-profile", help="write the profile measured in this run here")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--dump", help="write every measured path (calibration and benchmark) here as JSON"
+    )
     args = parser.parse_args()
     if args.calibration_seed == args.seed:
         parser.error("--calibration-seed must differ from --seed (never fit on the benchmark)")
@@ -88,6 +92,7 @@ def main() -> int:
     print(f"load average at start: {load()}")
     start = time.perf_counter()
     variants: dict[str, LatencyProfile] = {}  # other calibrations of the same measurements
+    samples: list[PathSample] = []
     if args.profile:
         profile = load_profile(args.profile, args.threads)
         if profile.calibration is None:
@@ -120,6 +125,7 @@ def main() -> int:
         f"{'pred x1':>8} {'meas x1':>8} {'ratio':>6} {'raw':>6}"
     )
     whole, first, raw_whole, raw_first = [], [], [], []
+    measured_paths: list[dict[str, object]] = []
     variant_ratios: dict[str, tuple[list[float], list[float]]] = {v: ([], []) for v in variants}
     for i, arch in enumerate(archs):
         costs = latency_costs(arch, space, channels, classes, profile)
@@ -135,6 +141,7 @@ def main() -> int:
             full, one = time_interleaved(
                 [partial(runtime.predict, x), partial(early.predict, x)], 20, args.repeats
             )
+        measured_paths.append({"arch": arch.canonical, "whole_ms": full, "first_ms": one})
         whole.append(predicted[-1] / full)
         for name, other in variants.items():
             alt = latency_costs(arch, space, channels, classes, other).cumulative()
@@ -151,6 +158,11 @@ def main() -> int:
 
     if args.save_profile:
         profile.save(args.save_profile)
+    if args.dump:
+        calibration = [{"terms": c.terms, "ms": c.measured} for c in samples] if samples else []
+        Path(args.dump).write_text(
+            json.dumps({"calibration": calibration, "benchmark": measured_paths}) + "\n"
+        )
 
     def error(ratios: list[float]) -> float:
         return statistics.median(abs(r - 1) for r in ratios)
