@@ -42,8 +42,10 @@ import torch
 from aebnas.costs.calibration import (
     DEFAULT_CALIBRATION_ARCHS,
     DEFAULT_CALIBRATION_SEED,
-    calibrate,
+    PathSample,
+    calibration_samples,
     exported_runtime,
+    fit,
     leaving_at,
 )
 from aebnas.costs.latency import (
@@ -76,6 +78,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--save-profile", help="write the profile measured in this run here")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--dump", help="write every measured path (calibration and benchmark) here as JSON"
+    )
     args = parser.parse_args()
     if args.calibration_seed == args.seed:
         parser.error("--calibration-seed must differ from --seed (never fit on the benchmark)")
@@ -86,13 +91,15 @@ def main() -> int:
     archs = sample_architectures(space, args.archs, args.seed)
     print(f"load average at start: {load()}")
     start = time.perf_counter()
+    variants: dict[str, LatencyProfile] = {}  # other calibrations of the same measurements
+    samples: list[PathSample] = []
     if args.profile:
         profile = load_profile(args.profile, args.threads)
         if profile.calibration is None:
             parser.error(f"{args.profile} is not calibrated")
     else:
         profile = LatencyProfile.for_host(args.threads)
-        calibrate(
+        samples = calibration_samples(
             profile,
             space,
             channels,
@@ -102,6 +109,9 @@ def main() -> int:
             args.repeats,
             exclude=frozenset(a.canonical for a in archs),
         )
+        profile.calibration = fit(samples, args.calibration_seed, args.calibration_archs)
+        fixed = fit(samples, args.calibration_seed, args.calibration_archs, fixed_scale=1.0)
+        variants["scale 1"] = LatencyProfile(**{**vars(profile), "calibration": fixed})
     cal = profile.calibration
     assert cal is not None
     print(f"device: {describe_device(profile.device)}; repeats {args.repeats} (median)")
@@ -115,6 +125,8 @@ def main() -> int:
         f"{'pred x1':>8} {'meas x1':>8} {'ratio':>6} {'raw':>6}"
     )
     whole, first, raw_whole, raw_first = [], [], [], []
+    measured_paths: list[dict[str, object]] = []
+    variant_ratios: dict[str, tuple[list[float], list[float]]] = {v: ([], []) for v in variants}
     for i, arch in enumerate(archs):
         costs = latency_costs(arch, space, channels, classes, profile)
         terms = latency_terms(arch, space, channels, classes, profile)
@@ -129,7 +141,12 @@ def main() -> int:
             full, one = time_interleaved(
                 [partial(runtime.predict, x), partial(early.predict, x)], 20, args.repeats
             )
+        measured_paths.append({"arch": arch.canonical, "whole_ms": full, "first_ms": one})
         whole.append(predicted[-1] / full)
+        for name, other in variants.items():
+            alt = latency_costs(arch, space, channels, classes, other).cumulative()
+            variant_ratios[name][0].append(alt[-1] / full)
+            variant_ratios[name][1].append(alt[0] / one)
         first.append(predicted[0] / one)
         raw_whole.append(raw[-1] / full)
         raw_first.append(raw[0] / one)
@@ -141,6 +158,11 @@ def main() -> int:
 
     if args.save_profile:
         profile.save(args.save_profile)
+    if args.dump:
+        calibration = [{"terms": c.terms, "ms": c.measured} for c in samples] if samples else []
+        Path(args.dump).write_text(
+            json.dumps({"calibration": calibration, "benchmark": measured_paths}) + "\n"
+        )
 
     def error(ratios: list[float]) -> float:
         return statistics.median(abs(r - 1) for r in ratios)
@@ -150,6 +172,15 @@ def main() -> int:
         f"first exit {100 * error(first):.1f}% (goal 10%); uncalibrated pieces: whole path "
         f"{100 * error(raw_whole):.1f}%, first exit {100 * error(raw_first):.1f}%"
     )
+    for name, (w, f) in variant_ratios.items():
+        other_cal = variants[name].calibration
+        assert other_cal is not None
+        print(
+            f"calibration variant '{name}' ({other_cal.scale:.3f} x pieces, "
+            f"{other_cal.per_mb:.4f} ms/MB, {other_cal.per_segment:.4f} ms/segment; fit error "
+            f"{100 * other_cal.median_error:.1f}%): whole path {100 * error(w):.1f}%, first exit "
+            f"{100 * error(f):.1f}%"
+        )
     print(
         f"median ratio: whole path {statistics.median(whole):.3f}, "
         f"first exit {statistics.median(first):.3f}; {time.perf_counter() - start:.0f} s, "

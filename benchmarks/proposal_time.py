@@ -7,7 +7,8 @@ then the next round's proposal timed twice in the same process, as the search di
 hyper-parameters fit on every row: ``previous``) and as it does now (on a seeded subset of at most
 :data:`aebnas.search.surrogates.GP_HYPER_ROWS` rows, posterior on all: ``current``), so the
 ratio is measured under the same load. ``--quality`` also fits both on the first ``N`` real rows
-and prints the Kendall tau of each on the remaining real rows (the ranking the subset keeps).
+and prints the Kendall tau of each on the remaining real rows (the ranking the subset keeps);
+``--quality-offsets 0,1000`` repeats that check on other training windows.
 
 The archive's ok records play the run's evaluated candidates (surrogates fit on them, pool
 generated from the space around their Pareto set, as in a real search). Sizes above the
@@ -88,11 +89,13 @@ VARIANTS = {"previous": None, "current": surrogates.GP_HYPER_ROWS}
 
 
 def ranking_kept(
-    records: list[dict[str, Any]], n_train: int, problem: Any, costs: CostTable
+    records: list[dict[str, Any]], n_train: int, problem: Any, costs: CostTable, offset: int = 0
 ) -> list[str]:
-    """Held-out Kendall tau of both variants' surrogates fit on the first ``n_train`` rows."""
-    train = training_set(records[:n_train], problem, costs)
-    test = training_set(records[n_train:], problem, costs)
+    """Held-out Kendall tau of both variants' surrogates fit on ``n_train`` rows from
+    ``offset`` (tested on every other row)."""
+    window = slice(offset, offset + n_train)
+    train = training_set(records[window], problem, costs)
+    test = training_set(records[:offset] + records[offset + n_train :], problem, costs)
     lines = []
     for name, rows in VARIANTS.items():
         with hyper_rows(rows):
@@ -103,7 +106,8 @@ def ranking_kept(
         means, _ = fitted.predict(test.X)
         taus = [stats.kendalltau(means[:, i], test.Y[:, i]).statistic for i in (0, 1)]
         lines.append(
-            f"{name:>9}: fit {seconds:6.1f} cpu s on {len(train)} rows; held-out tau on "
+            f"{name:>9}: fit {seconds:6.1f} cpu s on {len(train)} rows from {offset}; held-out "
+            f"tau on "
             f"{len(test)} rows: accuracy {taus[0]:.3f}, avg MACs {taus[1]:.3f}"
         )
     return lines
@@ -118,6 +122,11 @@ def main() -> None:
     parser.add_argument("--surrogate", default="gp")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quality", type=int, help="training rows of the ranking check")
+    parser.add_argument(
+        "--quality-offsets",
+        default="0",
+        help="first row of each training window of the ranking check (comma-separated)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -181,8 +190,9 @@ def main() -> None:
             )
     if args.quality:
         problem = problem_from_config(config, records)
-        for line in ranking_kept(records, args.quality, problem, costs):
-            print(line, flush=True)
+        for offset in (int(o) for o in args.quality_offsets.split(",")):
+            for line in ranking_kept(records, args.quality, problem, costs, offset):
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

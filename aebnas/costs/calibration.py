@@ -139,12 +139,27 @@ def sample_paths(
     ]
 
 
-def fit(samples: list[PathSample], seed: int, archs: int) -> Calibration:
+def fit(
+    samples: list[PathSample], seed: int, archs: int, fixed_scale: float | None = None
+) -> Calibration:
     """Non-negative least squares on relative errors: minimise
-    ``sum(((a, b, c) . terms / measured - 1)^2)`` over the paths."""
+    ``sum(((a, b, c) . terms / measured - 1)^2)`` over the paths.
+
+    Args:
+        samples: Measured exit paths.
+        seed: Seed their architectures were sampled with (recorded).
+        archs: How many architectures they come from (recorded).
+        fixed_scale: Keep the pieces' factor ``a`` at this value and fit only ``b`` and ``c``
+            (``None``: fit all three).
+    """
     terms = np.array([s.terms for s in samples], dtype=float)
     measured = np.array([s.measured for s in samples], dtype=float)
-    coef, _ = nnls(terms / measured[:, None], np.ones(len(samples)))
+    relative = terms / measured[:, None]
+    if fixed_scale is None:
+        coef, _ = nnls(relative, np.ones(len(samples)))
+    else:
+        rest, _ = nnls(relative[:, 1:], 1.0 - fixed_scale * relative[:, 0])
+        coef = np.concatenate([[fixed_scale], rest])
     errors = np.abs(terms @ coef / measured - 1.0)
     return Calibration(
         scale=float(coef[0]),
@@ -157,6 +172,25 @@ def fit(samples: list[PathSample], seed: int, archs: int) -> Calibration:
     )
 
 
+def calibration_samples(
+    profile: LatencyProfile,
+    space: SearchSpace,
+    channels: int,
+    classes: int,
+    archs: int = DEFAULT_CALIBRATION_ARCHS,
+    seed: int = DEFAULT_CALIBRATION_SEED,
+    repeats: int = 200,
+    exclude: frozenset[str] = frozenset(),
+) -> list[PathSample]:
+    """Every exit path of ``archs`` architectures sampled with ``seed`` (none of ``exclude``,
+    canonical strings), measured in the runtime."""
+    candidates = sample_architectures(space, archs + len(exclude), seed)
+    chosen = [a for a in candidates if a.canonical not in exclude][:archs]
+    return [
+        s for arch in chosen for s in sample_paths(arch, space, channels, classes, profile, repeats)
+    ]
+
+
 def calibrate(
     profile: LatencyProfile,
     space: SearchSpace,
@@ -167,12 +201,8 @@ def calibrate(
     repeats: int = 200,
     exclude: frozenset[str] = frozenset(),
 ) -> Calibration:
-    """Fit :class:`Calibration` on ``archs`` architectures sampled with ``seed`` (none of
-    ``exclude``, canonical strings), store it in ``profile`` and return it."""
-    candidates = sample_architectures(space, archs + len(exclude), seed)
-    chosen = [a for a in candidates if a.canonical not in exclude][:archs]
-    samples = [
-        s for arch in chosen for s in sample_paths(arch, space, channels, classes, profile, repeats)
-    ]
-    profile.calibration = fit(samples, seed, len(chosen))
+    """Fit :class:`Calibration` on :func:`calibration_samples`, store it in ``profile`` and
+    return it."""
+    samples = calibration_samples(profile, space, channels, classes, archs, seed, repeats, exclude)
+    profile.calibration = fit(samples, seed, archs)
     return profile.calibration

@@ -67,12 +67,19 @@ EXTRA_FORMULAS = {
 
 def count_macs(module: nn.Module, inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> int:
     """MACs of one forward of ``module`` (put in eval mode) on ``inputs``."""
+    return count_macs_and_output(module, inputs)[0]
+
+
+def count_macs_and_output(
+    module: nn.Module, inputs: torch.Tensor | tuple[torch.Tensor, ...]
+) -> tuple[int, Any]:
+    """MACs of one forward of ``module`` (put in eval mode) on ``inputs``, and its output."""
     module.eval()
     counter = FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS)
     args = inputs if isinstance(inputs, tuple) else (inputs,)
     with torch.no_grad(), counter:
-        module(*args)
-    return counter.get_total_flops() // 2
+        output = module(*args)
+    return counter.get_total_flops() // 2, output
 
 
 def _spatial_after(size: int, stride: int) -> int:
@@ -123,9 +130,8 @@ def _head_macs(spec: BackboneSpec, num_classes: int, size: int) -> int:
 def _branch_stage_macs(channels: int, gene: BranchModule, size: int) -> tuple[int, int]:
     """MACs of one branch module and its output spatial size."""
     module, x = BranchStage(channels, gene), torch.zeros(1, channels, size, size)
-    with torch.no_grad():
-        out_size = module.eval()(x).shape[-1]
-    return count_macs(module, x), out_size
+    macs, output = count_macs_and_output(module, x)
+    return macs, output.shape[-1]
 
 
 @cache

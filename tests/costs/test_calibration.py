@@ -77,6 +77,17 @@ def test_fit_recovers_known_coefficients_and_never_goes_negative() -> None:
     assert min(low.scale, low.per_mb, low.per_segment) >= 0.0
 
 
+def test_fit_with_a_fixed_scale_fits_only_the_memory_and_segment_terms() -> None:
+    rng = np.random.default_rng(1)
+    terms = rng.uniform([0.1, 0.1, 2], [2.0, 20.0, 7], size=(30, 3))
+    measured = terms @ np.array([1.0, 0.03, 0.07])
+    samples = [PathSample(tuple(t), float(m)) for t, m in zip(terms, measured, strict=True)]
+    cal = fit(samples, seed=3, archs=10, fixed_scale=1.0)
+    assert (cal.scale, cal.per_mb, cal.per_segment) == pytest.approx((1.0, 0.03, 0.07))
+    off = fit(samples, seed=3, archs=10, fixed_scale=0.5)
+    assert off.scale == 0.5 and off.median_error > 0.01
+
+
 def test_calibrate_measures_real_exit_paths_and_round_trips(
     profile: LatencyProfile, tmp_path: Path
 ) -> None:
