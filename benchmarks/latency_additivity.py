@@ -159,7 +159,7 @@ def main() -> int:
     if args.save_profile:
         profile.save(args.save_profile)
     if args.dump:
-        calibration = [{"terms": c.terms, "ms": c.measured} for c in samples] if samples else []
+        calibration = [{"terms": c.terms, "ms": c.measured} for c in samples]
         Path(args.dump).write_text(
             json.dumps({"calibration": calibration, "benchmark": measured_paths}) + "\n"
         )
