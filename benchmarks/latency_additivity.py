@@ -16,10 +16,11 @@ architectures are excluded), so no benchmark architecture is ever fitted on. The
 figures (the pieces' sum alone) are printed next to the calibrated ones.
 
 Prints predicted / measured per architecture and the median absolute error of each. Goal: within
-10%. Timings are medians (whole path and first exit timed by turns, 10 rounds) in one run on
-this machine (shared, possibly loaded: say so).
+10%. Timings are medians, or minima with ``--statistic min`` (whole path and first exit timed by
+turns, 10 rounds), in one run on this machine (shared, possibly loaded: say so).
 
-    python benchmarks/latency_additivity.py [--archs 20] [--repeats 200] [--save-profile P]
+    python benchmarks/latency_additivity.py [--archs 20] [--repeats 200] [--statistic min]
+        [--save-profile P] [--dump P]
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from aebnas.costs.calibration import (
     leaving_at,
 )
 from aebnas.costs.latency import (
+    DEFAULT_STATISTIC,
+    TIMING_STATISTICS,
     LatencyProfile,
     describe_device,
     latency_costs,
@@ -76,6 +79,12 @@ def main() -> int:
     parser.add_argument("--calibration-seed", type=int, default=DEFAULT_CALIBRATION_SEED)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument(
+        "--statistic",
+        default=DEFAULT_STATISTIC,
+        choices=sorted(TIMING_STATISTICS),
+        help="summary of repeated calls, for the profile and the measured paths alike",
+    )
     parser.add_argument("--save-profile", help="write the profile measured in this run here")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
@@ -98,7 +107,7 @@ def main() -> int:
         if profile.calibration is None:
             parser.error(f"{args.profile} is not calibrated")
     else:
-        profile = LatencyProfile.for_host(args.threads)
+        profile = LatencyProfile.for_host(args.threads, statistic=args.statistic)
         samples = calibration_samples(
             profile,
             space,
@@ -114,7 +123,10 @@ def main() -> int:
         variants["scale 1"] = LatencyProfile(**{**vars(profile), "calibration": fixed})
     cal = profile.calibration
     assert cal is not None
-    print(f"device: {describe_device(profile.device)}; repeats {args.repeats} (median)")
+    print(
+        f"device: {describe_device(profile.device)}; repeats {args.repeats} "
+        f"({profile.statistic})"
+    )
     print(
         f"calibration: {cal.archs} architectures (seed {cal.seed}), {cal.paths} exit paths: "
         f"scale {cal.scale:.3f}, {cal.per_mb:.4f} ms/MB, {cal.per_segment:.4f} ms/segment; "
@@ -139,7 +151,10 @@ def main() -> int:
             assert int(taken[0]) == costs.num_exits - 1, "an input left early at threshold 1.0"
             early = leaving_at(runtime, 0)
             full, one = time_interleaved(
-                [partial(runtime.predict, x), partial(early.predict, x)], 20, args.repeats
+                [partial(runtime.predict, x), partial(early.predict, x)],
+                20,
+                args.repeats,
+                statistic=profile.statistic,
             )
         measured_paths.append({"arch": arch.canonical, "whole_ms": full, "first_ms": one})
         whole.append(predicted[-1] / full)

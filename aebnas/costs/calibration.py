@@ -28,6 +28,7 @@ from scipy.optimize import nnls
 
 from aebnas.costs import exit_costs
 from aebnas.costs.latency import (
+    DEFAULT_STATISTIC,
     Calibration,
     LatencyProfile,
     latency_terms,
@@ -94,9 +95,12 @@ def leaving_at(runtime: EarlyExitRuntime, exit_index: int) -> EarlyExitRuntime:
     return runtime.with_thresholds(thresholds)
 
 
-def measure_exit_paths(runtime: EarlyExitRuntime, x: torch.Tensor, repeats: int) -> list[float]:
-    """Median ms of :meth:`EarlyExitRuntime.predict` on ``x`` ``(1, C, R, R)`` with the input
-    leaving at each exit, ``(K,)`` (the exits timed by turns, :func:`time_interleaved`).
+def measure_exit_paths(
+    runtime: EarlyExitRuntime, x: torch.Tensor, repeats: int, statistic: str = DEFAULT_STATISTIC
+) -> list[float]:
+    """ms (median or ``statistic``) of :meth:`EarlyExitRuntime.predict` on ``x`` ``(1, C, R, R)``
+    with the input leaving at each exit, ``(K,)`` (the exits timed by turns,
+    :func:`time_interleaved`).
 
     Raises:
         RuntimeError: The input did not leave where it should (a random network whose margin
@@ -107,7 +111,8 @@ def measure_exit_paths(runtime: EarlyExitRuntime, x: torch.Tensor, repeats: int)
         _, taken = path.predict(x)
         if int(taken[0]) != k:
             raise RuntimeError(f"input left at exit {int(taken[0])}, expected {k}")
-    return time_interleaved([partial(p.predict, x) for p in paths], WARMUP, repeats)
+    runs = [partial(p.predict, x) for p in paths]
+    return time_interleaved(runs, WARMUP, repeats, statistic=statistic)
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ def sample_paths(
     with tempfile.TemporaryDirectory(prefix="aebnas-calibration-") as tmp:
         runtime = exported_runtime(arch, space, channels, classes, Path(tmp), profile.threads)
         x = torch.randn(1, channels, arch.resolution, arch.resolution)
-        measured = measure_exit_paths(runtime, x, repeats)
+        measured = measure_exit_paths(runtime, x, repeats, profile.statistic)
     return [
         PathSample((float(p), float(m), float(s)), t)
         for p, m, s, t in zip(*columns, measured, strict=True)

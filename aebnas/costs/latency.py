@@ -3,7 +3,8 @@
 Every piece an architecture is made of (stem, one backbone block at its input size, the final
 head, one branch module, a branch classifier) is exported alone to ONNX and timed through the
 same call path as the early-exit runtime (:class:`aebnas.export.onnx.OnnxSegment`, CPU provider,
-``threads`` intra-op threads, inter-op 1): the median of ``repeats`` calls after ``warmup``.
+``threads`` intra-op threads, inter-op 1): the median (or minimum, the profile's ``statistic``)
+of ``repeats`` calls after ``warmup``.
 Pieces are memoised by their genes and input size, like the MAC table of
 :mod:`aebnas.costs.macs`; a profile only measures what it has not seen.
 
@@ -31,7 +32,8 @@ uncalibrated profile gives the pieces' term alone.
 On disk (JSON, :data:`PROFILE_FORMAT` v :data:`PROFILE_VERSION`)::
 
     {"format": "aebnas.latency-profile", "version": 2, "device": {...},
-     "settings": {"warmup": W, "repeats": R}, "entries": {"<piece key>": ms, ...},
+     "settings": {"warmup": W, "repeats": R, "statistic": "median" | "min"},
+     "entries": {"<piece key>": ms, ...},
      "weights": {"<piece key>": MB, ...}, "calibration": {"scale": ..., ...} | null}
 
 A profile belongs to one device (:func:`device_fingerprint`: CPU model, intra-op threads,
@@ -65,6 +67,7 @@ from aebnas.costs.macs import ExitCosts, stage_input_sizes
 from aebnas.errors import UserError
 from aebnas.models.backbone import FinalHead, build_stage, build_stem, stage_in_channels
 from aebnas.models.branches import BranchStage, branch_classifier
+from aebnas.registry import Registry
 from aebnas.space.architecture import Architecture, Block, BranchModule, Exit
 from aebnas.space.spaces import BackboneSpec, SearchSpace
 
@@ -74,6 +77,14 @@ CALL, SEGMENT, DECISION = "call", "segment", "decision"
 DEFAULT_WARMUP, DEFAULT_REPEATS = 20, 100
 DEFAULT_THREADS = 1
 PROVIDER = "CPUExecutionProvider"
+
+#: How repeated timings of one call are summarised. ``median`` is robust to a few slow calls;
+#: ``min`` is the least disturbed call (on a shared machine load only ever adds time, so the
+#: minimum moves least between runs: benchmarks/results/latency_additivity.md).
+TIMING_STATISTICS: Registry[Callable[[Sequence[float]], float]] = Registry("timing statistic")
+TIMING_STATISTICS.add("median", statistics.median)
+TIMING_STATISTICS.add("min", min)
+DEFAULT_STATISTIC = "median"
 
 
 def cpu_model() -> str:
@@ -115,16 +126,20 @@ def time_calls(
     warmup: int,
     repeats: int,
     between: Callable[[], object] | None = None,
+    statistic: str = DEFAULT_STATISTIC,
 ) -> float:
-    """Median wall time of ``run()`` in milliseconds, after ``warmup`` untimed calls.
+    """Wall time of ``run()`` in milliseconds (median or ``statistic`` of ``repeats`` calls),
+    after ``warmup`` untimed calls.
 
     Args:
         run: What is timed.
         warmup: Untimed calls first.
-        repeats: Timed calls (the median is returned).
+        repeats: Timed calls.
         between: Untimed work before each call (so ``run`` does not find the caches as it left
             them, as inside a network where other segments run in between).
+        statistic: A name in :data:`TIMING_STATISTICS`.
     """
+    summarise = TIMING_STATISTICS.get(statistic)
     for _ in range(warmup):
         run()
     times = []
@@ -134,14 +149,18 @@ def time_calls(
         start = time.perf_counter()
         run()
         times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return 1e3 * summarise(times)
 
 
 def time_interleaved(
-    runs: Sequence[Callable[[], object]], warmup: int, repeats: int, rounds: int = 10
+    runs: Sequence[Callable[[], object]],
+    warmup: int,
+    repeats: int,
+    rounds: int = 10,
+    statistic: str = DEFAULT_STATISTIC,
 ) -> list[float]:
-    """Median wall time in ms of each of ``runs``, timed in ``rounds`` rounds of
-    ``repeats // rounds`` calls each, the runs taking turns.
+    """Wall time in ms (median or ``statistic``) of each of ``runs``, timed in ``rounds``
+    rounds of ``repeats // rounds`` calls each, the runs taking turns.
 
     On a shared machine the load drifts within seconds (measured in
     benchmarks/results/latency_additivity.md); taking turns exposes every run to the same drift,
@@ -152,7 +171,9 @@ def time_interleaved(
         warmup: Untimed calls of each run first.
         repeats: Timed calls of each run in all (at least ``rounds``).
         rounds: Turns.
+        statistic: A name in :data:`TIMING_STATISTICS`.
     """
+    summarise = TIMING_STATISTICS.get(statistic)
     for run in runs:
         for _ in range(warmup):
             run()
@@ -164,7 +185,7 @@ def time_interleaved(
                 start = time.perf_counter()
                 run()
                 kept.append(time.perf_counter() - start)
-    return [1e3 * statistics.median(kept) for kept in times]
+    return [1e3 * summarise(kept) for kept in times]
 
 
 #: Bytes swept between timed calls: more than a core's L2 cache, so every call starts with the
@@ -195,21 +216,28 @@ def onnx_runner(
 
 
 def measure_module(
-    module: nn.Module, example: torch.Tensor, threads: int, warmup: int, repeats: int
+    module: nn.Module,
+    example: torch.Tensor,
+    threads: int,
+    warmup: int,
+    repeats: int,
+    statistic: str = DEFAULT_STATISTIC,
 ) -> float:
-    """Median ms of one ONNX Runtime call of ``module`` exported alone, input ``example``
-    ``(1, C, H, W)``, caches swept before each call."""
+    """ms (``statistic`` of ``repeats`` calls) of one ONNX Runtime call of ``module`` exported
+    alone, input ``example`` ``(1, C, H, W)``, caches swept before each call."""
     with tempfile.TemporaryDirectory(prefix="aebnas-latency-") as tmp:
         runner = onnx_runner(module, example, Path(tmp), threads)
         x = example.contiguous()
-        return time_calls(lambda: runner(x), warmup, repeats, CacheSweep())
+        return time_calls(lambda: runner(x), warmup, repeats, CacheSweep(), statistic)
 
 
 #: Distinct sessions of the calibration chain of :func:`measure_chain`.
 CHAIN = 6
 
 
-def measure_chain(num_classes: int, threads: int, warmup: int, repeats: int) -> tuple[float, float]:
+def measure_chain(
+    num_classes: int, threads: int, warmup: int, repeats: int, statistic: str = DEFAULT_STATISTIC
+) -> tuple[float, float]:
     """Per-segment call and per-exit decision cost as the runtime pays them, in ms.
 
     A chain of :data:`CHAIN` distinct tiny sessions (``(1, classes)`` -> ``(1, classes)``) is
@@ -237,8 +265,8 @@ def measure_chain(num_classes: int, threads: int, warmup: int, repeats: int) -> 
                 bool(measure(run(x))[0] >= 0.5)
 
         sweep = CacheSweep()
-        without = time_calls(plain, warmup, repeats, sweep)
-        with_decisions = time_calls(deciding, warmup, repeats, sweep)
+        without = time_calls(plain, warmup, repeats, sweep, statistic)
+        with_decisions = time_calls(deciding, warmup, repeats, sweep, statistic)
     return without / CHAIN, max(with_decisions - without, 0.0) / CHAIN
 
 
@@ -435,7 +463,9 @@ class LatencyProfile:
     Args:
         device: :func:`device_fingerprint` of the host that measured it.
         warmup: Untimed calls before each measurement.
-        repeats: Timed calls per measurement (the median is kept).
+        repeats: Timed calls per measurement.
+        statistic: How they are summarised (a name in :data:`TIMING_STATISTICS`; the runtime
+            paths of the calibration are summarised the same way).
         entries: Piece key -> median ms of one call (and ``call``, ``segment|n<classes>``,
             ``decision|n<classes>``).
         weights: Piece key -> MB of its parameters (float32), what a call reads from memory.
@@ -449,10 +479,15 @@ class LatencyProfile:
     entries: dict[str, float] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     calibration: Calibration | None = None
+    statistic: str = DEFAULT_STATISTIC
 
     @classmethod
     def for_host(
-        cls, threads: int = DEFAULT_THREADS, warmup: int = DEFAULT_WARMUP, repeats: int = 100
+        cls,
+        threads: int = DEFAULT_THREADS,
+        warmup: int = DEFAULT_WARMUP,
+        repeats: int = 100,
+        statistic: str = DEFAULT_STATISTIC,
     ) -> LatencyProfile:
         """An empty profile of this host."""
         if threads < 1 or warmup < 0 or repeats < 1:
@@ -460,7 +495,8 @@ class LatencyProfile:
                 f"threads and repeats must be >= 1 and warmup >= 0, got {threads}, {repeats}, "
                 f"{warmup}"
             )
-        return cls(device_fingerprint(threads), warmup, repeats)
+        TIMING_STATISTICS.get(statistic)
+        return cls(device_fingerprint(threads), warmup, repeats, statistic=statistic)
 
     @property
     def threads(self) -> int:
@@ -470,7 +506,12 @@ class LatencyProfile:
         """ms of one call of ``piece`` (measured now if not in the profile)."""
         if piece.key not in self.entries:
             self.entries[piece.key] = measure_module(
-                piece.build(), torch.zeros(piece.shape), self.threads, self.warmup, self.repeats
+                piece.build(),
+                torch.zeros(piece.shape),
+                self.threads,
+                self.warmup,
+                self.repeats,
+                self.statistic,
             )
         return self.entries[piece.key]
 
@@ -479,14 +520,21 @@ class LatencyProfile:
         """ms of one session call of a trivial graph (the runtime's per-segment overhead)."""
         if CALL not in self.entries:
             self.entries[CALL] = measure_module(
-                nn.ReLU(), torch.zeros(1, 1, 1, 1), self.threads, self.warmup, self.repeats
+                nn.ReLU(),
+                torch.zeros(1, 1, 1, 1),
+                self.threads,
+                self.warmup,
+                self.repeats,
+                self.statistic,
             )
         return self.entries[CALL]
 
     def _chain(self, num_classes: int) -> tuple[float, float]:
         keys = (f"{SEGMENT}|n{num_classes}", f"{DECISION}|n{num_classes}")
         if not all(k in self.entries for k in keys):
-            values = measure_chain(num_classes, self.threads, self.warmup, self.repeats)
+            values = measure_chain(
+                num_classes, self.threads, self.warmup, self.repeats, self.statistic
+            )
             self.entries.update(zip(keys, values, strict=True))
         return self.entries[keys[0]], self.entries[keys[1]]
 
@@ -515,7 +563,9 @@ class LatencyProfile:
             "format": PROFILE_FORMAT,
             "version": PROFILE_VERSION,
             "device": self.device,
-            "settings": {"warmup": self.warmup, "repeats": self.repeats},
+            "settings": {
+                "warmup": self.warmup, "repeats": self.repeats, "statistic": self.statistic
+            },
             "entries": dict(sorted(self.entries.items())),
             "weights": dict(sorted(self.weights.items())),
             "calibration": None if self.calibration is None else self.calibration.to_json(),
@@ -576,6 +626,12 @@ def load_profile(path: str | Path, threads: int | None = None) -> LatencyProfile
     ):
         raise UserError(f"latency profile {path} holds a non-numeric or negative weight entry")
     calibration = data.get("calibration")
+    statistic = settings.get("statistic", DEFAULT_STATISTIC)
+    if statistic not in TIMING_STATISTICS:
+        raise UserError(
+            f"latency profile {path} was summarised by an unknown statistic {statistic!r}; "
+            "measure it again with python -m aebnas.costs.latency_cli profile"
+        )
     return LatencyProfile(
         device,
         int(settings.get("warmup", DEFAULT_WARMUP)),
@@ -583,6 +639,7 @@ def load_profile(path: str | Path, threads: int | None = None) -> LatencyProfile
         {k: float(v) for k, v in entries.items()},
         {k: float(v) for k, v in weights.items()},
         None if calibration is None else Calibration.from_json(calibration, path),
+        str(statistic),
     )
 
 

@@ -1,7 +1,7 @@
 """The latency profile's command line (``python -m aebnas.costs.latency_cli``).
 
     python -m aebnas.costs.latency_cli profile --out profiles/host.json [--archs 20] [--threads 1]
-        [--calibration-archs 12] [--calibration-seed 1000]
+        [--calibration-archs 12] [--calibration-seed 1000] [--statistic median|min]
     python -m aebnas.costs.latency_cli show ARCH --profile profiles/host.json
 
 ``profile`` measures the pieces of ``--archs`` sampled architectures, then calibrates the
@@ -20,8 +20,10 @@ from aebnas.cli import ArgumentParser
 from aebnas.costs.calibration import DEFAULT_CALIBRATION_ARCHS, DEFAULT_CALIBRATION_SEED, calibrate
 from aebnas.costs.latency import (
     DEFAULT_REPEATS,
+    DEFAULT_STATISTIC,
     DEFAULT_THREADS,
     DEFAULT_WARMUP,
+    TIMING_STATISTICS,
     LatencyProfile,
     describe_device,
     latency_costs,
@@ -42,6 +44,12 @@ def build_parser() -> ArgumentParser:
     prof.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="intra-op threads")
     prof.add_argument("--repeats", type=int, default=DEFAULT_REPEATS)
     prof.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
+    prof.add_argument(
+        "--statistic",
+        default=DEFAULT_STATISTIC,
+        choices=sorted(TIMING_STATISTICS),
+        help="summary of the repeated calls (min: least disturbed by other load)",
+    )
     prof.add_argument(
         "--calibration-archs",
         type=int,
@@ -80,7 +88,7 @@ def _profile(args: Any) -> int:
     if out.exists():
         profile = load_profile(out, args.threads)
     else:
-        profile = LatencyProfile.for_host(args.threads, args.warmup, args.repeats)
+        profile = LatencyProfile.for_host(args.threads, args.warmup, args.repeats, args.statistic)
     for i, arch in enumerate(sample_architectures(space, args.archs, args.seed)):
         latency_costs(arch, space, channels, classes, profile)
         profile.save(out)

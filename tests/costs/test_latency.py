@@ -1,4 +1,5 @@
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,34 @@ def test_interleaved_timing_takes_turns_and_counts_every_call() -> None:
     )
     assert len(medians) == 2 and all(m >= 0 for m in medians)
     assert calls == ["a", "a", "b", "b"] + ["a", "a", "b", "b"] * 3
+
+
+def test_minimum_statistic_keeps_the_fastest_call() -> None:
+    delays = iter([0.004, 0.0, 0.002, 0.004, 0.0, 0.002])
+
+    def sleepy() -> None:
+        time.sleep(next(delays))
+
+    (fastest,) = time_interleaved([sleepy], warmup=0, repeats=3, rounds=1, statistic="min")
+    (median,) = time_interleaved([sleepy], warmup=0, repeats=3, rounds=1)
+    assert fastest < 1.0 < 2.0 <= median  # ms: the 0 s call vs the 2 ms one
+    with pytest.raises(UserError, match="unknown timing statistic 'mean'"):
+        time_interleaved([sleepy], warmup=0, repeats=1, rounds=1, statistic="mean")
+
+
+def test_profile_keeps_its_statistic_and_refuses_an_unknown_one(
+    measured: tuple[LatencyProfile, Path], tmp_path: Path
+) -> None:
+    profile, path = measured
+    assert load_profile(path).statistic == "median"
+    minimum = LatencyProfile(**{**vars(profile), "statistic": "min"})
+    minimum.save(tmp_path / "min.json")
+    assert load_profile(tmp_path / "min.json").statistic == "min"
+    data = json.loads(path.read_text())
+    data["settings"]["statistic"] = "mean"
+    (tmp_path / "mean.json").write_text(json.dumps(data))
+    with pytest.raises(UserError, match="unknown statistic 'mean'"):
+        load_profile(tmp_path / "mean.json")
+    del data["settings"]["statistic"]  # profiles written before the setting existed
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    assert load_profile(tmp_path / "old.json").statistic == "median"
