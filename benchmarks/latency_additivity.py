@@ -25,13 +25,13 @@ turns, 10 rounds), in one run on this machine (shared, possibly loaded: say so).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -40,6 +40,7 @@ if not __package__:  # run as a script from a checkout: make the repository impo
 
 import torch
 
+from aebnas.cli import ArgumentParser
 from aebnas.costs.calibration import (
     DEFAULT_CALIBRATION_ARCHS,
     DEFAULT_CALIBRATION_SEED,
@@ -60,6 +61,7 @@ from aebnas.costs.latency import (
     time_interleaved,
 )
 from aebnas.data import dataset_info
+from aebnas.errors import UserError, run_cli
 from aebnas.space import get_space, sample_architectures
 
 
@@ -68,8 +70,33 @@ def load() -> str:
     return "/".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+def read_dump(path: Path) -> dict[str, dict[str, float]]:
+    """Architecture -> measured ms (``whole_ms``, ``first_ms``) of an earlier ``--dump``."""
+    try:
+        return {p["arch"]: p for p in json.loads(path.read_text())["benchmark"]}
+    except (OSError, KeyError, TypeError, ValueError):
+        raise UserError(f"{path} is not a --dump of this benchmark; pass one") from None
+
+
+def measurement_drift(
+    before: dict[str, dict[str, float]], paths: list[dict[str, object]]
+) -> dict[str, float]:
+    """Median ``|this / earlier - 1|`` of the measured whole-path and first-exit ms of the
+    architectures both runs measured."""
+    common = [(str(p["arch"]), p) for p in paths if str(p["arch"]) in before]
+    if not common:
+        raise UserError("the earlier run measured none of these architectures; use its --seed")
+    return {
+        key: statistics.median(
+            abs(float(str(p[f"{key}_ms"])) / float(before[arch][f"{key}_ms"]) - 1)
+            for arch, p in common
+        )
+        for key in ("whole", "first")
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = ArgumentParser(description=__doc__)
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--space", default="aebnas-plus")
@@ -90,9 +117,13 @@ def main() -> int:
     parser.add_argument(
         "--dump", help="write every measured path (calibration and benchmark) here as JSON"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--compare", help="an earlier run's --dump: how far this run's measurements moved"
+    )
+    args = parser.parse_args(argv)
     if args.calibration_seed == args.seed:
         parser.error("--calibration-seed must differ from --seed (never fit on the benchmark)")
+    earlier = read_dump(Path(args.compare)) if args.compare else {}
     torch.set_num_threads(args.threads)
     info = dataset_info(args.dataset)
     channels, classes = info.channels, info.num_classes or 10
@@ -182,6 +213,14 @@ def main() -> int:
     def error(ratios: list[float]) -> float:
         return statistics.median(abs(r - 1) for r in ratios)
 
+    if args.compare:
+        moved = measurement_drift(earlier, measured_paths)
+        print(
+            f"measured vs {args.compare} (same architectures, another run): median "
+            f"|this/earlier - 1| whole path {100 * moved['whole']:.1f}%, first exit "
+            f"{100 * moved['first']:.1f}%"
+        )
+
     print(
         f"median |predicted/measured - 1|: whole path {100 * error(whole):.1f}%, "
         f"first exit {100 * error(first):.1f}% (goal 10%); uncalibrated pieces: whole path "
@@ -219,4 +258,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))
