@@ -53,7 +53,7 @@ import torch
 from scipy import stats
 
 from aebnas.archive import read_archive
-from aebnas.config import Config, load_config
+from aebnas.config import Config, fidelity_dict, load_config
 from aebnas.costs import exit_costs
 from aebnas.data import dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
@@ -63,7 +63,7 @@ from aebnas.thresholds.operating import operating_point
 from aebnas.thresholds.tuners import ExitOutcomes, tune
 
 
-def tau(a: Sequence[float], b: Sequence[float]) -> float:
+def tau(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     return float(stats.kendalltau(a, b).statistic)
 
 
@@ -87,7 +87,13 @@ def split_halves(config: Config, archive: Path, n: int, seed: int) -> dict[str, 
     space = get_space(config.space, dataset_info(config.data.dataset).resolutions)
     dataset = load_dataset(config.data.dataset, config.data.root, config.data.val_size,
                            seed=config.seed)
-    rows = [r for r in read_archive(archive)[1] if r.get("status") == "ok"][:n]
+    meta, records = read_archive(archive)
+    if meta.get("fidelity") != fidelity_dict(config.low_fidelity):
+        raise UserError(
+            f"the low fidelity of this config differs from the one {archive} was evaluated at; "
+            "pass the config that built the archive (--config)"
+        )
+    rows = [r for r in records if r.get("status") == "ok"][:n]
     if len(rows) < 10:
         raise UserError(f"{archive} has {len(rows)} ok rows; this benchmark needs at least 10")
     order = np.random.default_rng(seed).permutation(len(dataset.val))
