@@ -79,8 +79,9 @@ DEFAULT_THREADS = 1
 PROVIDER = "CPUExecutionProvider"
 
 #: How repeated timings of one call are summarised. ``median`` is robust to a few slow calls;
-#: ``min`` is the least disturbed call (on a shared machine load only ever adds time, so the
-#: minimum moves least between runs: benchmarks/results/latency_additivity.md).
+#: ``min`` is the least disturbed call (load only ever adds time). Measured on this VM
+#: (benchmarks/results/latency_additivity.md): inside one run the minimum repeats better (2.5%
+#: vs 5.8%), between runs neither repeats a whole path better than 15%.
 TIMING_STATISTICS: Registry[Callable[[Sequence[float]], float]] = Registry("timing statistic")
 TIMING_STATISTICS.add("median", statistics.median)
 TIMING_STATISTICS.add("min", min)
@@ -464,13 +465,13 @@ class LatencyProfile:
         device: :func:`device_fingerprint` of the host that measured it.
         warmup: Untimed calls before each measurement.
         repeats: Timed calls per measurement.
-        statistic: How they are summarised (a name in :data:`TIMING_STATISTICS`; the runtime
-            paths of the calibration are summarised the same way).
-        entries: Piece key -> median ms of one call (and ``call``, ``segment|n<classes>``,
-            ``decision|n<classes>``).
+        entries: Piece key -> ms of one call, summarised by ``statistic`` (and ``call``,
+            ``segment|n<classes>``, ``decision|n<classes>``).
         weights: Piece key -> MB of its parameters (float32), what a call reads from memory.
         calibration: How whole paths of the runtime relate to the pieces on this device
             (:mod:`aebnas.costs.calibration`); ``None``: the pieces' sum as measured.
+        statistic: How repeated calls are summarised (a name in :data:`TIMING_STATISTICS`);
+            the calibration's runtime paths are summarised the same way.
     """
 
     device: dict[str, Any]

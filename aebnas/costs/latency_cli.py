@@ -87,6 +87,11 @@ def _profile(args: Any) -> int:
     out = Path(args.out)
     if out.exists():
         profile = load_profile(out, args.threads)
+        if profile.statistic != args.statistic:
+            raise UserError(
+                f"{out} summarises its timings by {profile.statistic}, not {args.statistic}; "
+                f"pass --statistic {profile.statistic} to extend it, or another --out"
+            )
     else:
         profile = LatencyProfile.for_host(args.threads, args.warmup, args.repeats, args.statistic)
     for i, arch in enumerate(sample_architectures(space, args.archs, args.seed)):

@@ -142,3 +142,16 @@ def test_profile_keeps_its_statistic_and_refuses_an_unknown_one(
     del data["settings"]["statistic"]  # profiles written before the setting existed
     (tmp_path / "old.json").write_text(json.dumps(data))
     assert load_profile(tmp_path / "old.json").statistic == "median"
+
+
+def test_extending_a_profile_with_another_statistic_is_refused(
+    measured: tuple[LatencyProfile, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, path = measured
+    copy = tmp_path / "host.json"
+    copy.write_text(path.read_text())
+    status = run_cli(main, ["profile", "--out", str(copy), "--statistic", "min", "--threads", "1"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and "summarises its timings by median, not min" in err
+    assert copy.read_text() == path.read_text()  # untouched
