@@ -27,7 +27,8 @@ reaches against the archive is ``r = sqrt((var(M) - s2 - c2) / var(M))``. Its Ke
 bivariate normal, ``2 / pi * asin(r)``, is the ceiling printed: no predictor of the architecture
 can rank the archive's accuracy better, however many rows it sees. The same noise model predicts
 the Kendall tau between the two halves (they share the calibration, so its noise counts as signal
-there); that prediction is printed next to the measured one as a check of the model.
+there); that prediction is printed next to the measured one as a check of the model, and so
+are the ceilings it projects for 2, 3 and 10 times the validation images.
 
 ``--reuse PATH`` takes the re-evaluation (``halves``) from the last JSON line of an earlier run's
 ``--json`` output instead of evaluating again (minutes per 100 architectures).
@@ -54,13 +55,16 @@ from scipy import stats
 
 from aebnas.archive import read_archive
 from aebnas.config import Config, fidelity_dict, load_config
-from aebnas.costs import exit_costs
+from aebnas.costs import ExitCosts, exit_costs
 from aebnas.data import dataset_info, load_dataset
 from aebnas.errors import UserError, run_cli
 from aebnas.evaluation import evaluate_architecture, objective_for
 from aebnas.space import get_space, parse_architecture
 from aebnas.thresholds.operating import operating_point
-from aebnas.thresholds.tuners import ExitOutcomes, tune
+from aebnas.thresholds.tuners import ExitOutcomes, Objective, tune
+
+#: Multiples of the validation split the ceiling is projected for (same candidates).
+LARGER_SPLITS = (2, 3, 10)
 
 
 def tau(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
@@ -73,7 +77,11 @@ def normal_tau(r: float) -> float:
 
 
 def half_figures(
-    outcomes: ExitOutcomes, half: np.ndarray, costs: Any, objective: Any, config: Config
+    outcomes: ExitOutcomes,
+    half: np.ndarray,
+    costs: ExitCosts,
+    objective: Objective,
+    config: Config,
 ) -> tuple[float, float]:
     """(tuned accuracy, final-exit accuracy), fractions, of the images ``half`` only."""
     part = ExitOutcomes(outcomes.confidence[half], outcomes.correct[half])
@@ -128,14 +136,22 @@ def split_halves(config: Config, archive: Path, n: int, seed: int) -> dict[str, 
 
 
 def calibration_var(archive: Path, noise: Path) -> dict[str, Any]:
-    """Noise variance of one accuracy from the calibration seed: ``var(seed0 - seed1) / 2``."""
-    first = {r["arch"]: r["accuracy"] for r in read_archive(archive)[1] if r.get("status") == "ok"}
-    pairs = [(first[r["arch"]], r["accuracy"]) for r in read_archive(noise)[1]
+    """Noise variance of one accuracy from the calibration seed (``var(seed0 - seed1) / 2``),
+    and the Kendall tau between the seeds of the tuned and of the final-exit accuracy."""
+    first = {r["arch"]: r for r in read_archive(archive)[1] if r.get("status") == "ok"}
+    pairs = [(first[r["arch"]], r) for r in read_archive(noise)[1]
              if r.get("status") == "ok" and r["arch"] in first]
     if len(pairs) < 10:
         raise UserError(f"{noise} repeats {len(pairs)} architectures of {archive}; need >= 10")
-    diff = np.array([x - y for x, y in pairs])
-    return {"repeated": len(pairs), "calibration_var": float(np.var(diff, ddof=1) / 2)}
+    diff = np.array([x["accuracy"] - y["accuracy"] for x, y in pairs])
+    return {
+        "repeated": len(pairs),
+        "calibration_var": float(np.var(diff, ddof=1) / 2),
+        "tau_tuned_seeds": tau([x["accuracy"] for x, _ in pairs],
+                               [y["accuracy"] for _, y in pairs]),
+        "tau_final_seeds": tau([x["final_accuracy"] for x, _ in pairs],
+                               [y["final_accuracy"] for _, y in pairs]),
+    }
 
 
 def ceiling(total_var: float, noise_var: float) -> dict[str, float]:
@@ -145,11 +161,19 @@ def ceiling(total_var: float, noise_var: float) -> dict[str, float]:
     return {"pearson": r, "kendall_tau": normal_tau(r)}
 
 
-def halves_tau(total_var: float, sampling_var: float, calibration: float) -> float:
+def halves_tau(total_var: float, sampling_var: float) -> float:
     """Kendall tau the noise model predicts between two half-split measurements: each carries
-    twice the whole split's sampling noise, and both the same calibration noise."""
+    twice the whole split's sampling noise; both share the calibration, so its noise counts as
+    signal."""
     shared = total_var - sampling_var
     return normal_tau(shared / (shared + 2 * sampling_var))
+
+
+def larger_split_tau(total_var: float, sampling_var: float, calibration: float, k: float) -> float:
+    """The ceiling Kendall tau with ``k`` times the validation images: the sampling variance
+    shrinks to ``sampling_var / k``, in the noise and in the measured total alike."""
+    total_k = total_var - sampling_var + sampling_var / k
+    return ceiling(total_k, sampling_var / k + calibration)["kendall_tau"]
 
 
 def reused_halves(path: Path) -> dict[str, Any]:
@@ -194,11 +218,23 @@ def markdown(results: dict[str, Any], args: Any) -> str:
     if "calibration" in results:
         cal = results["calibration"]
         lines.append(f"- Calibration-seed noise sd ({cal['repeated']} repeated architectures): "
-                     f"{100 * math.sqrt(cal['calibration_var']):.3f} points.")
+                     f"{100 * math.sqrt(cal['calibration_var']):.3f} points; Kendall tau "
+                     f"between the seeds {cal['tau_tuned_seeds']:.3f} (tuned accuracy), "
+                     f"{cal['tau_final_seeds']:.3f} (final-exit accuracy).")
     lines += ["", "| ceiling of any predictor of the architecture | Pearson r | Kendall tau |",
               "|---|---:|---:|"]
     for label, value in results["ceilings"].items():
         lines.append(f"| {label} | {value['pearson']:.3f} | {value['kendall_tau']:.3f} |")
+    larger = results["larger_splits"]
+    lines += [
+        "",
+        "The same noise model for k times the validation images (sampling variance / k, the "
+        "same calibration noise):",
+        "",
+        "| k | " + " | ".join(larger) + " |",
+        "|---|" + "---:|" * len(larger),
+        "| ceiling Kendall tau | " + " | ".join(f"{v:.3f}" for v in larger.values()) + " |",
+    ]
     return "\n".join(lines)
 
 
@@ -235,7 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         calibration = results["calibration"]["calibration_var"]
         results["ceilings"]["sampling + calibration-seed noise"] = ceiling(
             total, sampling + calibration)
-    results["model_halves_tau"] = halves_tau(total, sampling, calibration)
+    results["model_halves_tau"] = halves_tau(total, sampling)
+    results["larger_splits"] = {
+        str(k): larger_split_tau(total, sampling, calibration, k) for k in LARGER_SPLITS
+    }
+    results["larger_splits"]["infinite"] = larger_split_tau(total, sampling, calibration, math.inf)
     text = markdown(results, args)
     print(text)
     if args.out:
