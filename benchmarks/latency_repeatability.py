@@ -11,7 +11,8 @@ path is timed (no input leaves early). Printed per architecture and as medians o
 - ``session 1 again / session 1``: the same session, same loop: what timing alone moves;
 - ``session 2 / session 1``: the identical graph in another session (another memory layout).
 
-Both with the median and with the minimum of the repeated calls. A latency model can only be as
+Both with the median and with the minimum of the repeated calls (each statistic in its own
+loop, one after the other). A latency model can only be as
 close to a measurement as two measurements of the identical network are to each other.
 """
 
