@@ -12,8 +12,8 @@ path is timed (no input leaves early). Printed per architecture and as medians o
 - ``session 2 / session 1``: the identical graph in another session (another memory layout).
 
 Both with the median and with the minimum of the repeated calls (each statistic in its own
-loop, one after the other). A latency model can only be as
-close to a measurement as two measurements of the identical network are to each other.
+loop, one after the other). A latency model can only be as close to a measurement as two
+measurements of the identical network are to each other.
 """
 
 from __future__ import annotations
