@@ -34,10 +34,11 @@ from aebnas.costs.latency import (
     latency_terms,
     time_interleaved,
 )
+from aebnas.export import write_graphs
 from aebnas.export.onnx import OnnxFormat
 from aebnas.models import EarlyExitNetwork
-from aebnas.models.segments import TRUNK, network_segments
-from aebnas.runtime.engine import EarlyExitRuntime, ModelCard, RuntimeSegment
+from aebnas.runtime.backends import graphs_runtime
+from aebnas.runtime.engine import EarlyExitRuntime, ModelCard
 from aebnas.space import Architecture, SearchSpace, sample_architectures
 
 DEFAULT_CALIBRATION_ARCHS, DEFAULT_CALIBRATION_SEED = 12, 1000
@@ -52,24 +53,15 @@ def exported_runtime(
     folder: Path,
     threads: int,
 ) -> EarlyExitRuntime:
-    """The network of ``arch`` (seeded random weights: latency does not depend on them) as ONNX
-    segments written to ``folder``, in an :class:`EarlyExitRuntime` with every exit at
-    threshold 1.0 (margin confidence: nothing leaves early)."""
+    """The network of ``arch`` (seeded random weights: latency does not depend on them)
+    exported to ``folder`` as an export writes it, in the :class:`EarlyExitRuntime` that runs an
+    export, with every exit at threshold 1.0 (margin confidence: nothing leaves early)."""
     with torch.random.fork_rng():  # seeded weights without touching the caller's generator
         torch.manual_seed(0)
         net = EarlyExitNetwork(arch, space, channels, classes).eval()
     fmt = OnnxFormat()
     x = torch.zeros(1, channels, arch.resolution, arch.resolution)
-    segments = []
-    with torch.no_grad():
-        for s in network_segments(net):
-            path = folder / f"{s.name}.onnx"
-            fmt.write(s.module, x, path, "x", "y")
-            segments.append(
-                RuntimeSegment(s.name, s.role, fmt.load(path, None, threads), s.exit_index)
-            )
-            if s.role == TRUNK:
-                x = s.module(x)
+    graphs = write_graphs(fmt, net, x, folder)
     card = ModelCard(
         arch=arch.canonical,
         dataset="none",
@@ -82,7 +74,7 @@ def exported_runtime(
         thresholds=(1.0,) * len(arch.exit_positions),
         costs=exit_costs(arch, space, channels, classes),
     )
-    return EarlyExitRuntime(segments, card, "onnx", {"intra_op_threads": threads})
+    return graphs_runtime(fmt, graphs, folder, card, None, threads)
 
 
 def leaving_at(runtime: EarlyExitRuntime, exit_index: int) -> EarlyExitRuntime:

@@ -18,8 +18,12 @@ than alone (caches and the torch code of the decision are cold). Per-exit latenc
 the runtime's segment order:
 
 - backbone up to exit ``i`` = its pieces + one segment call per trunk run so far;
-- branch ``i`` = its pieces + one segment call + one decision; the final head = its pieces +
-  one segment call (the final segment holds the last stages and the head).
+- branch ``i`` = its pieces + one decision: the runtime runs an exit that is on in one call with
+  the trunk before it (the export's fused graph); the final head = its pieces + one segment call
+  (the final segment holds the last stages and the head).
+
+(A model with every exit off runs as one call of the export's whole-network graph; the terms
+count a call per trunk for it, ``K - 1`` segment calls more than the runtime makes.)
 
 Pieces timed alone keep their weights in the caches; in the runtime a path through several
 sessions does not, and the heavy late pieces (the final head) cost several times more. So the
@@ -31,14 +35,15 @@ uncalibrated profile gives the pieces' term alone.
 
 On disk (JSON, :data:`PROFILE_FORMAT` v :data:`PROFILE_VERSION`)::
 
-    {"format": "aebnas.latency-profile", "version": 2, "device": {...},
+    {"format": "aebnas.latency-profile", "version": 3, "device": {...},
      "settings": {"warmup": W, "repeats": R, "statistic": "median" | "min"},
      "entries": {"<piece key>": ms, ...},
      "weights": {"<piece key>": MB, ...}, "calibration": {"scale": ..., ...} | null}
 
 A profile belongs to one device (:func:`device_fingerprint`: CPU model, intra-op threads,
 ONNX Runtime version and provider, opset); another device's or another version's profile
-(version 1 had no calibration) is refused with one line. Command line:
+(version 1 had no calibration; version 2 was calibrated on a runtime that called every exit
+branch on its own) is refused with one line. Command line:
 :mod:`aebnas.costs.latency_cli`::
 
     python -m aebnas.costs.latency_cli profile --out profiles/host.json [--archs 20] [--threads 1]
@@ -72,7 +77,7 @@ from aebnas.space.architecture import Architecture, Block, BranchModule, Exit
 from aebnas.space.spaces import BackboneSpec, SearchSpace
 
 PROFILE_FORMAT = "aebnas.latency-profile"
-PROFILE_VERSION = 2
+PROFILE_VERSION = 3
 CALL, SEGMENT, DECISION = "call", "segment", "decision"
 DEFAULT_WARMUP, DEFAULT_REPEATS = 20, 100
 DEFAULT_THREADS = 1
@@ -212,7 +217,7 @@ def onnx_runner(
 
     fmt = OnnxFormat()
     path = folder / "piece.onnx"
-    fmt.write(module, example, path, "x", "y")
+    fmt.write(module, example, path, "x", ["y"])
     return fmt.load(path, [PROVIDER], threads)
 
 
@@ -682,7 +687,7 @@ def latency_terms(
         for stage in pieces.stages:
             so_far.append(so_far[-1] + measure(stage))
         backbone = [so_far[p] + n * call for p, n in zip(positions, calls, strict=True)]
-        branch = [measure(b) + call + decision for b in pieces.branches]
+        branch = [measure(b) + decision for b in pieces.branches]  # fused with its trunk
         branch.append(measure([pieces.head]) + call)
         return ExitCosts(positions=positions, backbone=tuple(backbone), branch=tuple(branch))
 

@@ -9,10 +9,14 @@ from aebnas.export.exporter import (
     CHECK_IMAGES,
     TOLERANCE,
     ExportCheckError,
+    ExportGraphs,
     ExportResult,
+    LoadedGraphs,
     check_images,
     export_checkpoint,
     export_network,
+    load_graphs,
+    write_graphs,
 )
 from aebnas.export.formats import EXPORT_FORMATS, SegmentFormat, SegmentRunner
 from aebnas.export.manifest import (
@@ -34,13 +38,17 @@ __all__ = [
     "TOLERANCE",
     "ExitEntry",
     "ExportCheckError",
+    "ExportGraphs",
     "ExportManifest",
     "ExportResult",
+    "LoadedGraphs",
     "SegmentEntry",
     "SegmentFormat",
     "SegmentRunner",
     "check_images",
     "export_checkpoint",
     "export_network",
+    "load_graphs",
     "read_manifest",
+    "write_graphs",
 ]

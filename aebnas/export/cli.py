@@ -42,9 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     manifest = result.manifest
     print(f"arch     {manifest.arch}")
-    print(f"{'segment':>8} {'role':>6} {'file':>12}")
-    for segment in manifest.segments:
-        print(f"{segment.name:>8} {segment.role:>6} {segment.file:>12}")
+    print(f"{'graph':>12} {'role':>10} {'file':>17}")
+    for graph in manifest.graphs:
+        print(f"{graph.name:>12} {graph.role:>10} {graph.file:>17}")
     print(f"{'exit':>6} {'pos':>4} {'MMACs':>8} {'threshold':>10} {'max |diff|':>11}")
     for entry, diff in zip(manifest.exits, result.max_abs_diff, strict=True):
         threshold = "-" if entry.threshold is None else f"{entry.threshold:.4f}"

@@ -1,11 +1,13 @@
 """Export a checkpoint as one graph per segment plus a manifest, checked against PyTorch.
 
 ``export_checkpoint(CHECKPOINT, DIR)`` writes the graphs of
-:func:`aebnas.models.segments.network_segments` in a registered format into a hidden sibling
-folder, runs them on real validation images of the checkpoint's dataset, compares every exit's
-logits with the PyTorch network's, and only if they agree within the tolerance writes the
-manifest and moves the folder to ``DIR``. A failed check removes the partial folder; an existing
-``DIR`` is only replaced with ``force``.
+:func:`aebnas.models.segments.network_segments` (and the shortcuts of
+:func:`~aebnas.models.segments.fused_segments` and
+:func:`~aebnas.models.segments.network_without_exits`) in a registered format into a hidden
+sibling folder, runs them on real validation images of the checkpoint's dataset, compares every
+exit's logits on every path through the graphs with the PyTorch network's, and only if they agree
+within the tolerance writes the manifest and moves the folder to ``DIR``. A failed check removes
+the partial folder; an existing ``DIR`` is only replaced with ``force``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ from aebnas.export.manifest import (
     write_manifest,
 )
 from aebnas.models import CheckpointMetadata, EarlyExitNetwork, load_checkpoint
-from aebnas.models.segments import TRUNK, Segment, network_segments
+from aebnas.models.segments import (
+    FUSED,
+    TRUNK,
+    Segment,
+    fused_segments,
+    network_segments,
+    network_without_exits,
+)
 
 #: Images of the export check and the largest allowed absolute logit difference.
 CHECK_IMAGES = 256
@@ -59,6 +68,71 @@ class ExportResult:
     folder: Path
     manifest: ExportManifest
     max_abs_diff: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class ExportGraphs:
+    """The graph files of an export (manifest entries, in the manifest's order).
+
+    Args:
+        segments: The segment chain (trunk, exit, ..., final).
+        fused: Per intermediate exit, its trunk and branch as one graph.
+        network: The whole network with every exit off.
+    """
+
+    segments: tuple[SegmentEntry, ...]
+    fused: tuple[SegmentEntry, ...]
+    network: SegmentEntry
+
+
+def write_graphs(
+    fmt: SegmentFormat, net: EarlyExitNetwork, example: torch.Tensor, folder: Path
+) -> ExportGraphs:
+    """Write every graph of ``net`` (eval mode) in ``fmt`` into ``folder``.
+
+    Args:
+        fmt: The export format.
+        net: The network.
+        example: Images ``(B, C, R, R)`` to trace on (each segment sees the features they lead to).
+        folder: Destination folder (files ``<segment name><suffix>``).
+    """
+    segments = network_segments(net)
+    inputs = [example]  # inputs[k]: what trunk k takes (exit k - 1 and the final: the same)
+    with torch.no_grad():
+        for segment in segments[:-1:2]:
+            inputs.append(segment.module(inputs[-1]))
+    chain = [_write(fmt, s, inputs[(i + 1) // 2], i == 0, folder) for i, s in enumerate(segments)]
+    fused = [_write(fmt, s, inputs[k], k == 0, folder) for k, s in enumerate(fused_segments(net))]
+    network = _write(fmt, network_without_exits(net), example, True, folder)
+    return ExportGraphs(tuple(chain), tuple(fused), network)
+
+
+@dataclass(frozen=True)
+class LoadedGraphs:
+    """The runners of :class:`ExportGraphs` (same order)."""
+
+    segments: tuple[SegmentRunner, ...]
+    fused: tuple[SegmentRunner, ...]
+    network: SegmentRunner
+
+
+def load_graphs(
+    fmt: SegmentFormat,
+    graphs: ExportGraphs,
+    folder: Path,
+    providers: Sequence[str] | None = None,
+    threads: int | None = None,
+) -> LoadedGraphs:
+    """Runners of every graph in ``folder`` (execution ``providers``, intra-op ``threads``)."""
+
+    def load(entry: SegmentEntry) -> SegmentRunner:
+        return fmt.load(folder / entry.file, providers, threads)
+
+    return LoadedGraphs(
+        tuple(load(e) for e in graphs.segments),
+        tuple(load(e) for e in graphs.fused),
+        load(graphs.network),
+    )
 
 
 def check_images(
@@ -101,7 +175,6 @@ def export_network(
     refuse_existing_folder(out, force)
     fmt = EXPORT_FORMATS.get(export_format)
     net.eval()
-    segments = network_segments(net)
     _, space = metadata.architecture()
     costs = exit_costs(net.arch, space, metadata.in_channels, metadata.num_classes)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -109,9 +182,8 @@ def export_network(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     try:
-        entries = _write_segments(fmt, segments, images, partial)
-        runners = [fmt.load(partial / e.file) for e in entries]
-        diffs = _max_differences(net, segments, runners, images)
+        graphs = write_graphs(fmt, net, images[:2], partial)
+        diffs = _max_differences(net, load_graphs(fmt, graphs, partial), images)
         worst = max(diffs)
         if not worst <= tolerance:
             k = diffs.index(worst)
@@ -121,7 +193,7 @@ def export_network(
                 "written"
             )
         check = {"split": "val", "images": len(images), "tolerance": tolerance}
-        manifest = _manifest(metadata, export_format, fmt, entries, costs, diffs, check)
+        manifest = _manifest(metadata, export_format, fmt, graphs, costs, diffs, check)
         write_manifest(partial, manifest)
         _move_into_place(partial, out)
     finally:
@@ -155,61 +227,59 @@ def refuse_existing_folder(out: Path, force: bool) -> None:
         raise UserError(f"{out} already exists; choose another --out or pass --force to replace it")
 
 
-def _write_segments(
-    fmt: SegmentFormat, segments: Sequence[Segment], images: torch.Tensor, folder: Path
-) -> list[SegmentEntry]:
-    entries = []
-    features = images[:2]
-    with torch.no_grad():
-        for segment in segments:
-            first = segment is segments[0]
-            input_name = IMAGE_INPUT if first else FEATURE_INPUT
-            output = FEATURE_OUTPUT if segment.role == TRUNK else LOGIT_OUTPUT
-            path = folder / f"{segment.name}{fmt.suffix}"
-            fmt.write(segment.module, features, path, input_name, output)
-            entries.append(
-                SegmentEntry(
-                    name=segment.name,
-                    role=segment.role,
-                    file=path.name,
-                    sha256=file_sha256(path),
-                    input=input_name,
-                    output=output,
-                    exit=segment.exit_index,
-                )
-            )
-            if segment.role == TRUNK:
-                features = segment.module(features)
-    return entries
+def _write(
+    fmt: SegmentFormat, segment: Segment, example: torch.Tensor, first: bool, folder: Path
+) -> SegmentEntry:
+    """Write one segment traced on ``example`` (``first``: it takes the image) and describe it."""
+    input_name = IMAGE_INPUT if first else FEATURE_INPUT
+    outputs = {TRUNK: (FEATURE_OUTPUT,), FUSED: (FEATURE_OUTPUT, LOGIT_OUTPUT)}.get(
+        segment.role, (LOGIT_OUTPUT,)
+    )
+    path = folder / f"{segment.name}{fmt.suffix}"
+    fmt.write(segment.module, example, path, input_name, outputs)
+    return SegmentEntry(
+        name=segment.name,
+        role=segment.role,
+        file=path.name,
+        sha256=file_sha256(path),
+        input=input_name,
+        outputs=outputs,
+        exit=segment.exit_index,
+    )
 
 
-def _all_logits(
-    segments: Sequence[Segment], runners: Sequence[SegmentRunner], x: torch.Tensor
-) -> list[torch.Tensor]:
-    """Every exit's logits (final last) by running ``runners`` in segment order."""
-    logits = []
-    for segment, run in zip(segments, runners, strict=True):
-        if segment.role == TRUNK:
-            x = run(x)
+def _path_logits(runners: LoadedGraphs, x: torch.Tensor) -> list[list[torch.Tensor]]:
+    """Every exit's logits (final last) along each path through the graphs: the segment chain,
+    the fused chain (fused graphs, then the final segment) and the network graph (final only)."""
+    chain, features = [], x
+    for k, run in enumerate(runners.segments):
+        if k % 2 == 0 and k < len(runners.segments) - 1:
+            features = run(features)
         else:
-            logits.append(run(x))
-    return logits
+            chain.append(run(features))
+    fused, features = [], x
+    for run in runners.fused:
+        features, logits = run.outputs(features)
+        fused.append(logits)
+    fused.append(runners.segments[-1](features))
+    return [chain, fused, [runners.network(x)]]
 
 
 @torch.no_grad()
 def _max_differences(
-    net: EarlyExitNetwork,
-    segments: Sequence[Segment],
-    runners: Sequence[SegmentRunner],
-    images: torch.Tensor,
+    net: EarlyExitNetwork, runners: LoadedGraphs, images: torch.Tensor
 ) -> list[float]:
+    """Largest absolute logit difference per exit (final last) over every path, batched and
+    for the first :data:`SINGLE_IMAGES` images one by one."""
     reference = [lg.float() for lg in net(images)]
-    exported = _all_logits(segments, runners, images)
-    diffs = [float((a - b).abs().max()) for a, b in zip(reference, exported, strict=True)]
-    for i in range(min(SINGLE_IMAGES, len(images))):
-        single = _all_logits(segments, runners, images[i : i + 1])
-        for k, (ref, got) in enumerate(zip(reference, single, strict=True)):
-            diffs[k] = max(diffs[k], float((ref[i : i + 1] - got).abs().max()))
+    diffs = [0.0] * len(reference)
+    batches = [slice(None)] + [slice(i, i + 1) for i in range(min(SINGLE_IMAGES, len(images)))]
+    for rows in batches:
+        for path in _path_logits(runners, images[rows]):
+            ends = reference[-len(path) :]  # the network path computes the final exit only
+            offset = len(reference) - len(path)
+            for k, (ref, got) in enumerate(zip(ends, path, strict=True)):
+                diffs[offset + k] = max(diffs[offset + k], float((ref[rows] - got).abs().max()))
     return diffs
 
 
@@ -217,7 +287,7 @@ def _manifest(
     metadata: CheckpointMetadata,
     export_format: str,
     fmt: SegmentFormat,
-    entries: Sequence[SegmentEntry],
+    graphs: ExportGraphs,
     costs: ExitCosts,
     diffs: Sequence[float],
     check: dict[str, Any],
@@ -225,7 +295,7 @@ def _manifest(
     active = [t is not None for t in metadata.thresholds]
     cumulative = costs.cumulative(active)
     thresholds = [*metadata.thresholds, None]
-    segment_of = {e.exit: e.name for e in entries if e.exit is not None}
+    segment_of = {e.exit: e.name for e in graphs.segments if e.exit is not None}
     exits = tuple(
         ExitEntry(
             index=k,
@@ -249,7 +319,9 @@ def _manifest(
         mean=metadata.mean,
         std=metadata.std,
         confidence=metadata.confidence,
-        segments=tuple(entries),
+        segments=graphs.segments,
+        fused=graphs.fused,
+        network=graphs.network,
         exits=exits,
         macs_no_exits=costs.backbone[-1] + costs.branch[-1],
         input_name=IMAGE_INPUT,

@@ -1,13 +1,13 @@
 """Registered export formats: how one network segment is written to a file and run again.
 
 A format turns a segment module into a file (:meth:`SegmentFormat.write`) and a file back into a
-callable ``(N, ...) float32 tensor -> (N, ...) tensor`` (:meth:`SegmentFormat.load`), which both
-the export check and the runtime use. Formats are looked up by name in :data:`EXPORT_FORMATS`.
+:class:`SegmentRunner` (:meth:`SegmentFormat.load`), which both the export check and the runtime
+use. Formats are looked up by name in :data:`EXPORT_FORMATS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -16,8 +16,17 @@ from torch import nn
 
 from aebnas.registry import Registry
 
-SegmentRunner = Callable[[torch.Tensor], torch.Tensor]
-"""Runs one exported segment: ``(N, ...) float32 -> (N, ...) float32`` (CPU tensors)."""
+
+class SegmentRunner(Protocol):
+    """Runs one exported graph on CPU float32 tensors."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, ...) -> (N, ...)``: the graph's only output."""
+        ...
+
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(N, ...) ->`` every output of the graph, in the order they were written."""
+        ...
 
 
 class SegmentFormat(Protocol):
@@ -32,10 +41,11 @@ class SegmentFormat(Protocol):
         example: torch.Tensor,
         path: Path,
         input_name: str,
-        output_name: str,
+        output_names: Sequence[str],
     ) -> None:
-        """Write ``module`` (eval mode) traced on ``example`` ``(B, ...)`` to ``path``; the batch
-        dimension stays dynamic."""
+        """Write ``module`` (eval mode) traced on ``example`` ``(B, ...)`` to ``path``, its outputs
+        named ``output_names`` (one per output of the module); the batch dimension stays
+        dynamic."""
         ...
 
     def load(

@@ -1,8 +1,8 @@
-"""The manifest of an exported network: ``DIR/manifest.json``, format ``aebnas.export`` v1.
+"""The manifest of an exported network: ``DIR/manifest.json``, format ``aebnas.export`` v2.
 
 Layout (JSON object)::
 
-    format, version             "aebnas.export", 1
+    format, version             "aebnas.export", 2
     export_format               registered segment format, e.g. "onnx"
     versions                    library versions that wrote it (torch, onnx, opset, aebnas, ...)
     arch, space, dataset        canonical architecture string, space name, dataset name
@@ -13,7 +13,11 @@ Layout (JSON object)::
     classes                     class names in label order
     confidence                  confidence measure of the exit policy
     segments                    in execution order: {"name", "role" (trunk|exit|final), "file",
-                                "sha256", "input", "output", "exit" (index or null)}
+                                "sha256", "input", "outputs" (names), "exit" (index or null)}
+    fused                       per intermediate exit k, trunk k and exit k as one graph
+                                (role "trunk+exit", outputs features and logits), same fields
+    network                     the whole network with every exit off as one graph (role
+                                "network", image -> final logits), same fields
     exits                       per exit, final last: {"index", "position", "segment",
                                 "threshold" (null = off; always null for the final),
                                 "backbone_macs", "branch_macs", "macs"}; MMACs, "macs" = cost of
@@ -23,7 +27,8 @@ Layout (JSON object)::
     verification                what the export check measured
 
 Reading checks the format, version, structure and the SHA-256 of every graph file, so a torn,
-foreign or tampered folder is refused with one line.
+foreign or tampered folder is refused with one line. Version 1 (no ``fused`` and ``network``
+graphs, one ``output`` per segment) is refused with the advice to re-export.
 """
 
 from __future__ import annotations
@@ -37,10 +42,10 @@ from typing import Any
 
 from aebnas.costs import ExitCosts
 from aebnas.errors import UserError
-from aebnas.models.segments import EXIT, FINAL, TRUNK
+from aebnas.models.segments import EXIT, FINAL, FUSED, NETWORK, TRUNK
 
 MANIFEST_FORMAT = "aebnas.export"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 ROLES = (TRUNK, EXIT, FINAL)
 
@@ -54,8 +59,23 @@ class SegmentEntry:
     file: str
     sha256: str
     input: str
-    output: str
+    outputs: tuple[str, ...]
     exit: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**vars(self), "outputs": list(self.outputs)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SegmentEntry:
+        return cls(
+            name=str(data["name"]),
+            role=str(data["role"]),
+            file=str(data["file"]),
+            sha256=str(data["sha256"]),
+            input=str(data["input"]),
+            outputs=tuple(str(o) for o in data["outputs"]),
+            exit=None if data["exit"] is None else int(data["exit"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,8 @@ class ExportManifest:
     std: tuple[float, ...]
     confidence: str
     segments: tuple[SegmentEntry, ...]
+    fused: tuple[SegmentEntry, ...]
+    network: SegmentEntry
     exits: tuple[ExitEntry, ...]
     macs_no_exits: float
     input_name: str = "image"
@@ -127,7 +149,9 @@ class ExportManifest:
             },
             "classes": list(self.class_names),
             "confidence": self.confidence,
-            "segments": [vars(s) for s in self.segments],
+            "segments": [s.to_json() for s in self.segments],
+            "fused": [s.to_json() for s in self.fused],
+            "network": self.network.to_json(),
             "exits": [vars(e) for e in self.exits],
             "macs_no_exits": self.macs_no_exits,
             "verification": self.verification,
@@ -176,18 +200,9 @@ class ExportManifest:
             mean=tuple(float(m) for m in norm["mean"]),
             std=tuple(float(s) for s in norm["std"]),
             confidence=str(data["confidence"]),
-            segments=tuple(
-                SegmentEntry(
-                    name=str(s["name"]),
-                    role=str(s["role"]),
-                    file=str(s["file"]),
-                    sha256=str(s["sha256"]),
-                    input=str(s["input"]),
-                    output=str(s["output"]),
-                    exit=None if s["exit"] is None else int(s["exit"]),
-                )
-                for s in data["segments"]
-            ),
+            segments=tuple(SegmentEntry.from_json(s) for s in data["segments"]),
+            fused=tuple(SegmentEntry.from_json(s) for s in data["fused"]),
+            network=SegmentEntry.from_json(data["network"]),
             exits=tuple(
                 ExitEntry(
                     index=int(e["index"]),
@@ -226,10 +241,19 @@ class ExportManifest:
             return "the final exit has a threshold"
         if len(self.class_names) < 2 or not len(self.mean) == len(self.std) == self.in_channels:
             return "classes, mean/std or input channels do not fit together"
-        for s in self.segments:
+        if [(s.role, s.exit) for s in self.fused] != [(FUSED, i) for i in range(k)]:
+            return f"the fused graphs do not cover the {k} intermediate exits in order"
+        if (self.network.role, self.network.exit) != (NETWORK, k):
+            return "the network graph is not the whole network up to the final exit"
+        for s in self.graphs:
             if Path(s.file).name != s.file:
-                return f"segment file {s.file!r} is not a plain file name"
+                return f"graph file {s.file!r} is not a plain file name"
         return None
+
+    @property
+    def graphs(self) -> tuple[SegmentEntry, ...]:
+        """Every graph file of the export: segments, fused segments, the network."""
+        return (*self.segments, *self.fused, self.network)
 
 
 def file_sha256(path: Path) -> str:
@@ -269,7 +293,7 @@ def read_manifest(folder: str | Path) -> ExportManifest:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path} is not valid JSON ({err}); re-export the checkpoint") from None
     manifest = ExportManifest.from_json(data, str(path))
-    for segment in manifest.segments:
+    for segment in manifest.graphs:
         graph = folder / segment.file
         if not graph.is_file():
             raise UserError(f"{folder} lacks graph file {segment.file}; re-export the checkpoint")

@@ -41,7 +41,7 @@ class OnnxFormat:
         example: torch.Tensor,
         path: Path,
         input_name: str,
-        output_name: str,
+        output_names: Sequence[str],
     ) -> None:
         """Trace ``module`` on ``example`` ``(B, C, H, W)`` and write the graph to ``path``."""
         module.eval()
@@ -58,8 +58,8 @@ class OnnxFormat:
                 str(path),
                 dynamo=False,
                 input_names=[input_name],
-                output_names=[output_name],
-                dynamic_axes={input_name: {0: BATCH_AXIS}, output_name: {0: BATCH_AXIS}},
+                output_names=list(output_names),
+                dynamic_axes={name: {0: BATCH_AXIS} for name in (input_name, *output_names)},
                 opset_version=OPSET,
                 do_constant_folding=True,
             )
@@ -120,16 +120,23 @@ def onnx_session(
 
 
 class OnnxSegment:
-    """Callable wrapper of one session: ``(N, ...) tensor -> (N, ...) tensor`` (zero-copy)."""
+    """A :class:`~aebnas.export.formats.SegmentRunner` over one session (zero-copy tensors)."""
 
     def __init__(self, session: Any) -> None:
         self.session = session
         self.input_name: str = session.get_inputs()[0].name
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        array = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        (out,) = self.session.run(None, {self.input_name: array})
+        (out,) = self.session.run(None, {self.input_name: _array(x)})
         return torch.from_numpy(out)
+
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        arrays = self.session.run(None, {self.input_name: _array(x)})
+        return tuple(torch.from_numpy(a) for a in arrays)
+
+
+def _array(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
 
 
 EXPORT_FORMATS.add("onnx", OnnxFormat())

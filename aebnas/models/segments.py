@@ -9,17 +9,28 @@ A trunk maps features to features, an exit and the final segment map features to
 ``(N, classes)``. Running the trunks and the final segment in order gives the final head's
 logits; each exit segment applied to the features before the next trunk gives that exit's logits
 (exactly what :meth:`EarlyExitNetwork.forward` computes).
+
+Two shortcuts over the same weights let a runtime make fewer calls (each call of an exported
+graph has a fixed cost that weighs more than the MACs of a small segment):
+
+- :func:`fused_segments`: per intermediate exit ``k``, ``trunk<k>`` and ``exit<k>`` as one module
+  returning ``(features, logits)``: an input leaving at exit ``k`` makes ``k + 1`` calls instead
+  of ``2k + 2``;
+- :func:`network_without_exits`: the whole network with every exit off (stem, stages, head) as one
+  module, for a model whose exits are all off.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from aebnas.models.network import EarlyExitNetwork
 
 TRUNK, EXIT, FINAL = "trunk", "exit", "final"
+FUSED, NETWORK = "trunk+exit", "network"
 
 
 @dataclass(frozen=True)
@@ -29,10 +40,11 @@ class Segment:
     Args:
         name: ``trunk<k>``, ``exit<k>`` or ``final``.
         role: :data:`TRUNK` (features -> features), :data:`EXIT` or :data:`FINAL`
-            (features -> logits).
+            (features -> logits); :data:`FUSED` (features -> ``(features, logits)``) or
+            :data:`NETWORK` (image -> final logits) for the shortcuts.
         module: The PyTorch module (shares the network's parameters).
-        exit_index: Index of the exit an exit/final segment computes (final: ``num_exits - 1``);
-            ``None`` for trunks.
+        exit_index: Index of the exit an exit/final/fused segment computes (final and network:
+            ``num_exits - 1``); ``None`` for trunks.
     """
 
     name: str
@@ -55,3 +67,44 @@ def network_segments(net: EarlyExitNetwork) -> list[Segment]:
     final = nn.Sequential(*first, *stages[done:], net.head)
     segments.append(Segment("final", FINAL, final, net.num_exits - 1))
     return segments
+
+
+class TrunkWithExit(nn.Module):
+    """A trunk and the exit branch after it: ``(N, ...) -> ((N, ...) features, (N, classes)
+    logits)``.
+
+    Args:
+        trunk: Features -> features (the trunk segment's module).
+        branch: Features -> logits (the exit segment's module).
+    """
+
+    def __init__(self, trunk: nn.Module, branch: nn.Module) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.branch = branch
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.trunk(x)
+        return features, self.branch(features)
+
+
+def fused_segments(net: EarlyExitNetwork) -> list[Segment]:
+    """Per intermediate exit ``k``, ``trunk<k>`` and ``exit<k>`` of :func:`network_segments` as one
+    :data:`FUSED` segment ``trunk<k>+exit<k>`` (shared weights)."""
+    segments = network_segments(net)
+    return [
+        Segment(
+            f"{trunk.name}+{branch.name}",
+            FUSED,
+            TrunkWithExit(trunk.module, branch.module),
+            branch.exit_index,
+        )
+        for trunk, branch in zip(segments[:-1:2], segments[1::2], strict=True)
+    ]
+
+
+def network_without_exits(net: EarlyExitNetwork) -> Segment:
+    """The whole network with every exit off as one :data:`NETWORK` segment: image -> final
+    logits ``(N, classes)`` (shared weights)."""
+    module = nn.Sequential(net.stem, *net.stages, net.head)
+    return Segment("network", NETWORK, module, net.num_exits - 1)

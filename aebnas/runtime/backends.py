@@ -1,7 +1,8 @@
 """Registered runtime backends: what turns a saved model into an :class:`EarlyExitRuntime`.
 
-- ``onnx``: an export folder (``python -m aebnas.export``), each segment an ONNX Runtime session
-  (CPU provider by default, any available provider selectable);
+- ``onnx``: an export folder (``python -m aebnas.export``), each graph an ONNX Runtime session
+  (CPU provider by default, any available provider selectable), the fused and whole-network
+  graphs as the runtime's :class:`~aebnas.runtime.engine.Shortcuts`;
 - ``torch``: a checkpoint (``.safetensors``), each segment the PyTorch module of the network.
 
 ``open_runtime(path)`` picks ``onnx`` for a folder and ``torch`` for a file unless told.
@@ -16,11 +17,17 @@ import torch
 
 from aebnas.costs import exit_costs
 from aebnas.errors import UserError
-from aebnas.export import EXPORT_FORMATS, read_manifest
+from aebnas.export import (
+    EXPORT_FORMATS,
+    ExportGraphs,
+    SegmentFormat,
+    load_graphs,
+    read_manifest,
+)
 from aebnas.models import load_checkpoint
 from aebnas.models.segments import network_segments
 from aebnas.registry import Registry
-from aebnas.runtime.engine import EarlyExitRuntime, ModelCard, RuntimeSegment
+from aebnas.runtime.engine import EarlyExitRuntime, ModelCard, RuntimeSegment, Shortcuts
 
 Backend = Callable[[Path, Sequence[str] | None, int | None], EarlyExitRuntime]
 """``(path, providers, threads) -> runtime``; ``threads=None`` keeps the library default."""
@@ -34,7 +41,6 @@ def open_export(
 ) -> EarlyExitRuntime:
     """A runtime over an export folder (manifest and graph hashes checked first)."""
     manifest = read_manifest(folder)
-    fmt = EXPORT_FORMATS.get(manifest.export_format)
     card = ModelCard(
         arch=manifest.arch,
         dataset=manifest.dataset,
@@ -47,16 +53,33 @@ def open_export(
         thresholds=manifest.thresholds,
         costs=manifest.costs(),
     )
+    graphs = ExportGraphs(manifest.segments, manifest.fused, manifest.network)
+    fmt = EXPORT_FORMATS.get(manifest.export_format)
+    return graphs_runtime(fmt, graphs, folder, card, providers, threads)
+
+
+def graphs_runtime(
+    fmt: SegmentFormat,
+    graphs: ExportGraphs,
+    folder: Path,
+    card: ModelCard,
+    providers: Sequence[str] | None = None,
+    threads: int | None = None,
+) -> EarlyExitRuntime:
+    """A runtime over the graph files ``graphs`` in ``folder``, fused and whole-network graphs
+    included (execution ``providers``, ``threads`` intra-op threads; ``None``: the default)."""
+    loaded = load_graphs(fmt, graphs, folder, providers, threads)
     segments = [
-        RuntimeSegment(s.name, s.role, fmt.load(folder / s.file, providers, threads), s.exit)
-        for s in manifest.segments
+        RuntimeSegment(entry.name, entry.role, run, entry.exit)
+        for entry, run in zip(graphs.segments, loaded.segments, strict=True)
     ]
+    shortcuts = Shortcuts(tuple(run.outputs for run in loaded.fused), loaded.network)
     settings: dict[str, object] = {
         "providers": list(providers or ["CPUExecutionProvider"]),
         "intra_op_threads": threads if threads is not None else "default",
         "inter_op_threads": 1,
     }
-    return EarlyExitRuntime(segments, card, "onnx", settings)
+    return EarlyExitRuntime(segments, card, "onnx", settings, shortcuts)
 
 
 @BACKENDS.register("torch")

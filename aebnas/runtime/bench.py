@@ -6,8 +6,9 @@ One run measures, on a dataset split, both modes:
   ``warmup`` images of each mode are excluded; the two modes alternate image by image so that
   load from other processes hits both alike);
 - batch ``batch_size``: throughput (images per second, one pass over the images);
-- per segment at batch 1: mean latency next to its MMACs (what explains a gap between the
-  measured and the predicted speed-up: per-call overhead weighs most on small segments).
+- per call at batch 1 (a segment, or a trunk and its exit fused in one graph): mean latency next
+  to its MMACs (what explains a gap between the measured and the predicted speed-up: per-call
+  overhead weighs most on small segments).
 
 Measured speed-up = mean batch-1 latency without exits / with exits; predicted speed-up = MMACs
 without exits / average MMACs with exits (the histogram measured here, exit costs of
@@ -28,7 +29,7 @@ import torch
 
 from aebnas.data import BatchLoader, load_dataset
 from aebnas.errors import UserError
-from aebnas.models.segments import TRUNK
+from aebnas.models.segments import FINAL, FUSED, TRUNK
 from aebnas.runtime.engine import EarlyExitRuntime, ModelCard
 
 
@@ -123,34 +124,33 @@ def throughput(runtime: EarlyExitRuntime, images: torch.Tensor, batch_size: int)
 def segment_profile(
     runtime: EarlyExitRuntime, images: torch.Tensor, count: int = 200
 ) -> list[dict[str, Any]]:
-    """Mean batch-1 latency (ms) of every segment (all exits computed) and its MMACs."""
+    """Mean batch-1 latency (ms) and MMACs of every call the runtime makes with every exit on
+    (its :attr:`~EarlyExitRuntime.plan`; each call runs whatever the input, none leaves)."""
+    plan = runtime.with_thresholds([1.0] * (runtime.card.num_exits - 1)).plan
     costs = runtime.card.costs
-    seconds = {s.name: 0.0 for s in runtime.segments}
+    seconds = [0.0] * len(plan)
     count = min(count, len(images))
     for i in range(-5, count):
         features = images[i % count : i % count + 1]
-        for segment in runtime.segments:
+        for j, step in enumerate(plan):
             start = time.perf_counter()
-            out = segment.run(features)
+            out = step.run(features)
             if i >= 0:
-                seconds[segment.name] += time.perf_counter() - start
-            if segment.role == TRUNK:
+                seconds[j] += time.perf_counter() - start
+            if step.role == TRUNK:
                 features = out
+            elif step.role == FUSED:
+                features = out[0]
     rows = []
-    trunk = 0
-    for segment in runtime.segments:
-        if segment.role == TRUNK:
-            macs = costs.backbone[trunk] - (costs.backbone[trunk - 1] if trunk else 0.0)
+    trunk = 0  # backbone stages run so far end at exit ``trunk - 1``
+    for step, total in zip(plan, seconds, strict=True):
+        macs = 0.0
+        if step.role in (TRUNK, FUSED, FINAL):
+            macs += costs.backbone[trunk] - (costs.backbone[trunk - 1] if trunk else 0.0)
             trunk += 1
-        else:
-            assert segment.exit_index is not None
-            macs = costs.branch[segment.exit_index]
-            if segment.role != "exit":  # the final segment also runs the last stages
-                k = segment.exit_index
-                macs += costs.backbone[k] - (costs.backbone[k - 1] if k else 0.0)
-        rows.append(
-            {"segment": segment.name, "ms": 1e3 * seconds[segment.name] / count, "macs": macs}
-        )
+        if step.role != TRUNK:
+            macs += costs.branch[step.exit_index]
+        rows.append({"segment": step.name, "ms": 1e3 * total / count, "macs": macs})
     return rows
 
 
@@ -236,10 +236,10 @@ def print_report(result: dict[str, Any]) -> None:
             f"{r['latency_ms_mean' + suffix]:>8.3f} {r['latency_ms_p50' + suffix]:>7.3f} "
             f"{r['latency_ms_p90' + suffix]:>7.3f} {r['throughput_ips' + suffix]:>10.0f}"
         )
-    print(f"{'segment':>8} {'ms @1':>7} {'MMACs':>8} {'us/MMAC':>8}")
+    print(f"{'call':>12} {'ms @1':>7} {'MMACs':>8} {'us/MMAC':>8}")
     for row in r["segments"]:
         per = 1e3 * row["ms"] / row["macs"] if row["macs"] else float("nan")
-        print(f"{row['segment']:>8} {row['ms']:>7.3f} {row['macs']:>8.3f} {per:>8.1f}")
+        print(f"{row['segment']:>12} {row['ms']:>7.3f} {row['macs']:>8.3f} {per:>8.1f}")
     gap = r["measured_speedup"] / r["predicted_speedup"] - 1
     print(
         f"speed-up  measured {r['measured_speedup']:.3f}x at batch 1 (mean latency; p50 "

@@ -6,20 +6,23 @@ A model (from an export folder or a checkpoint, see :mod:`aebnas.runtime.backend
 :meth:`EarlyExitRuntime.predict` follows the same rule as :meth:`EarlyExitNetwork.infer`: an input
 leaves at the first active exit whose confidence is ``>= threshold``; exits that are off are not
 computed; rows that have left are dropped before the next segment runs, so at batch 1 nothing
-after the taken exit runs.
+after the taken exit runs. :class:`Shortcuts` (the fused and whole-network graphs of an export)
+let it make one call where the segments would make two or more.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 
 from aebnas.confidence import CONFIDENCES
 from aebnas.costs import ExitCosts
-from aebnas.models.segments import EXIT, FINAL, TRUNK
+from aebnas.models.segments import EXIT, FINAL, FUSED, TRUNK
 
 
 @dataclass(frozen=True)
@@ -96,14 +99,58 @@ class RuntimeSegment:
     exit_index: int | None = None
 
 
+FusedRunner = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
+"""Trunk ``k`` and exit ``k`` in one call: features ``(N, ...)`` -> ``(features, logits)``."""
+
+
+@dataclass(frozen=True)
+class Shortcuts:
+    """Runners over the same weights that save calls (see :mod:`aebnas.models.segments`).
+
+    Args:
+        fused: Per intermediate exit ``k``, trunk ``k`` and exit ``k`` in one call; empty: none.
+        network: The whole network with every exit off in one call (image -> final logits).
+    """
+
+    fused: tuple[FusedRunner, ...] = ()
+    network: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One call of the runtime's plan.
+
+    Args:
+        name: What runs (a segment name, ``trunk<k>+exit<k>`` or ``network``).
+        role: ``trunk`` (features out), ``exit`` (logits out), ``trunk+exit`` (features and
+            logits out) or ``final`` (the final logits out).
+        run: The runner.
+        exit_index: The exit whose logits come out; -1 for a trunk.
+        threshold: The exit's threshold (inputs leave at confidence ``>=`` it); infinite for a
+            trunk and the final segment.
+    """
+
+    name: str
+    role: str
+    run: Callable[[torch.Tensor], Any]
+    exit_index: int = -1
+    threshold: float = math.inf
+
+
 class EarlyExitRuntime:
     """Early-exit inference over registered segment runners (see the module docstring).
+
+    The calls the runtime makes (:attr:`plan`) follow the thresholds: an exit that is off costs
+    nothing; an exit that is on runs with its trunk in one call when ``shortcuts`` has the fused
+    graph (else as two calls); with every exit off the network runs in one call when
+    ``shortcuts`` has it (else as the trunks and the final segment).
 
     Args:
         segments: Segments in execution order.
         card: The model's description (thresholds and confidence are taken from it).
         backend: Name of the backend that built the runners (for reports).
         settings: Backend settings worth reporting (threads, providers).
+        shortcuts: Runners that save calls (none: every segment is its own call).
     """
 
     def __init__(
@@ -112,15 +159,41 @@ class EarlyExitRuntime:
         card: ModelCard,
         backend: str,
         settings: dict[str, object] | None = None,
+        shortcuts: Shortcuts | None = None,
     ) -> None:
         roles = [s.role for s in segments]
         if roles != [TRUNK, EXIT] * (card.num_exits - 1) + [FINAL]:
             raise ValueError(f"segment roles {roles} do not fit {card.num_exits} exits")
+        self.shortcuts = shortcuts or Shortcuts()
+        if self.shortcuts.fused and len(self.shortcuts.fused) != card.num_exits - 1:
+            count = len(self.shortcuts.fused)
+            raise ValueError(f"{count} fused runners for {card.num_exits} exits")
         self.segments = tuple(segments)
         self.card = card
         self.backend = backend
         self.settings = dict(settings or {})
         self.measure = CONFIDENCES.get(card.confidence)
+        self.plan = self._plan()
+
+    def _plan(self) -> tuple[Step, ...]:
+        active = self.card.active
+        final = self.segments[-1]
+        last = Step(final.name, FINAL, final.run, self.card.num_exits - 1)
+        if not any(active) and self.shortcuts.network is not None:
+            return (Step("network", FINAL, self.shortcuts.network, self.card.num_exits - 1),)
+        steps = []
+        for k, on in enumerate(active):
+            trunk, branch = self.segments[2 * k], self.segments[2 * k + 1]
+            threshold = self.card.thresholds[k]
+            if threshold is None or not on:
+                steps.append(Step(trunk.name, TRUNK, trunk.run))
+            elif self.shortcuts.fused:
+                name = f"{trunk.name}+{branch.name}"
+                steps.append(Step(name, FUSED, self.shortcuts.fused[k], k, threshold))
+            else:
+                steps.append(Step(trunk.name, TRUNK, trunk.run))
+                steps.append(Step(branch.name, EXIT, branch.run, k, threshold))
+        return (*steps, last)
 
     def with_thresholds(self, thresholds: Sequence[float | None]) -> EarlyExitRuntime:
         """The same runners with other thresholds (one per intermediate exit)."""
@@ -128,7 +201,7 @@ class EarlyExitRuntime:
             expected = self.card.num_exits - 1
             raise ValueError(f"expected {expected} thresholds, got {len(thresholds)}")
         card = replace(self.card, thresholds=tuple(thresholds))
-        return EarlyExitRuntime(self.segments, card, self.backend, self.settings)
+        return EarlyExitRuntime(self.segments, card, self.backend, self.settings, self.shortcuts)
 
     def without_exits(self) -> EarlyExitRuntime:
         """The same network with every intermediate exit off (backbone + final head only)."""
@@ -152,23 +225,21 @@ class EarlyExitRuntime:
         exit_index = torch.empty(n, dtype=torch.long)
         remaining = torch.arange(n)
         features = x
-        for segment in self.segments:
-            if segment.role == TRUNK:
-                features = segment.run(features)
+        for step in self.plan:
+            if step.role == TRUNK:
+                features = step.run(features)
                 continue
-            k = segment.exit_index
-            assert k is not None
-            if segment.role == FINAL:
-                predictions[remaining] = segment.run(features).argmax(dim=-1)
-                exit_index[remaining] = k
+            if step.role == FINAL:
+                predictions[remaining] = step.run(features).argmax(dim=-1)
+                exit_index[remaining] = step.exit_index
                 break
-            threshold = self.card.thresholds[k]
-            if threshold is None or not is_on(threshold):
-                continue
-            logits = segment.run(features)
-            leave = self.measure(logits) >= threshold
+            if step.role == FUSED:
+                features, logits = step.run(features)
+            else:
+                logits = step.run(features)
+            leave = self.measure(logits) >= step.threshold
             predictions[remaining[leave]] = logits[leave].argmax(dim=-1)
-            exit_index[remaining[leave]] = k
+            exit_index[remaining[leave]] = step.exit_index
             if bool(leave.all()):
                 break
             if bool(leave.any()):
@@ -181,18 +252,16 @@ class EarlyExitRuntime:
         decision costs more than the confidence itself); the same decision rule, so the same
         answers."""
         features = x
-        for segment in self.segments:
-            if segment.role == TRUNK:
-                features = segment.run(features)
+        for step in self.plan:
+            if step.role == TRUNK:
+                features = step.run(features)
                 continue
-            k = segment.exit_index
-            assert k is not None
-            if segment.role == FINAL:
-                return segment.run(features).argmax(dim=-1), torch.tensor([k])
-            threshold = self.card.thresholds[k]
-            if threshold is None or not is_on(threshold):
-                continue
-            logits = segment.run(features)
-            if bool(self.measure(logits)[0] >= threshold):
-                return logits.argmax(dim=-1), torch.tensor([k])
+            if step.role == FINAL:
+                return step.run(features).argmax(dim=-1), torch.tensor([step.exit_index])
+            if step.role == FUSED:
+                features, logits = step.run(features)
+            else:
+                logits = step.run(features)
+            if bool(self.measure(logits)[0] >= step.threshold):
+                return logits.argmax(dim=-1), torch.tensor([step.exit_index])
         raise AssertionError("the final segment always answers")

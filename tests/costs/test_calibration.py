@@ -45,8 +45,10 @@ def test_calibrated_latency_is_linear_in_the_memoised_terms(profile: LatencyProf
     assert profile.weights[pieces.head.key] == pytest.approx(
         4e-6 * sum(t.numel() for t in pieces.head.build().parameters())
     )
-    # Segment calls per exit path: trunk0+exit0, then +trunk1+exit1, then +final.
-    assert list(terms.segments.cumulative()) == [2.0, 4.0, 5.0]
+    # Calls per exit path: trunk0+exit0 (one fused graph), then trunk1+exit1, then final.
+    assert list(terms.segments.cumulative()) == [1.0, 2.0, 3.0]
+    # With exit 0 off, trunk 0 is still its own call.
+    assert list(terms.segments.cumulative([False, True])) == [1.0, 2.0, 3.0]
     uncalibrated = LatencyProfile(**{**vars(profile), "calibration": None})
     assert latency_costs(ARCH, SPACE, 1, 10, uncalibrated) == terms.pieces
     calibrated = LatencyProfile(**{**vars(profile), "calibration": calibration(2.0, 0.5, 0.1)})

@@ -47,14 +47,47 @@ def test_exported_graphs_equal_pytorch_for_every_exit(arch, digits, tmp_path):
     assert len(result.max_abs_diff) == k + 1 and max(result.max_abs_diff) <= 1e-4
     manifest = read_manifest(tmp_path / "out")
     assert [s.role for s in manifest.segments] == ["trunk", "exit"] * k + ["final"]
+    fused = [(s.name, s.exit) for s in manifest.fused]
+    assert fused == [(f"trunk{i}+exit{i}", i) for i in range(k)]
+    assert [s.outputs for s in manifest.fused] == [("features", "logits")] * k
+    assert (manifest.network.role, manifest.network.input) == ("network", "image")
     assert [e.position for e in manifest.exits] == [*net.exit_positions, 5]
     assert manifest.thresholds == metadata.thresholds
     assert manifest.verification["max_abs_diff"] == list(result.max_abs_diff)
     macs = [e.macs for e in manifest.exits]
     assert macs == sorted(macs) and manifest.macs_no_exits < macs[-1]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        [MANIFEST_NAME, *(s.file for s in manifest.segments)]
+        [MANIFEST_NAME, *(s.file for s in manifest.graphs)]
     )
+
+
+def test_every_path_through_the_graphs_is_checked(digits, tmp_path, monkeypatch):
+    """A fused graph that differs from PyTorch fails the check though the segments agree."""
+    import aebnas.export.exporter as exporter
+
+    net, metadata = untrained(ARCHS[1], digits)
+    images = real_images(digits, metadata.resolution, 16)
+    original = exporter.fused_segments
+
+    def scaled_fused(net):
+        segments = original(net)
+        for s in segments:
+            s.module.branch = torch.nn.Sequential(s.module.branch, _Scale(1.5))
+        return segments
+
+    monkeypatch.setattr(exporter, "fused_segments", scaled_fused)
+    with pytest.raises(ExportCheckError, match=r"exit \d logits"):
+        export_network(net, metadata, images, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+class _Scale(torch.nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
 
 
 def test_failed_check_writes_nothing_and_keeps_the_old_export(digits, tmp_path):
@@ -112,13 +145,16 @@ def test_tampered_graph_and_manifest_are_refused(exported, tmp_path):
 @pytest.mark.parametrize(
     "edit, expected",
     [
-        (lambda m: m.update(version=2), "version 2"),
+        (lambda m: m.update(version=1), "version 1"),
         (lambda m: m.update(format="something.else"), "not an aebnas export manifest"),
         (lambda m: m["segments"].pop(1), "segment roles"),
         (lambda m: m["exits"][0].pop("macs"), "malformed (KeyError"),
         (lambda m: m.update(exits=[]), "it lists no exits"),
         (lambda m: m["exits"][1].update(threshold="high"), "malformed (ValueError"),
         (lambda m: m["segments"][0].update(file="../../etc/passwd"), "not a plain file name"),
+        (lambda m: m["fused"].pop(0), "fused graphs do not cover"),
+        (lambda m: m["network"].update(role="final"), "not the whole network"),
+        (lambda m: m["network"].update(file="../net.onnx"), "not a plain file name"),
     ],
 )
 def test_foreign_or_malformed_manifest_is_refused(exported, tmp_path, edit, expected):
@@ -133,6 +169,9 @@ def test_torn_and_foreign_folders_are_refused(exported, tmp_path):
     copy = _copy(exported, tmp_path)
     (copy / "exit1.onnx").unlink()
     assert "lacks graph file exit1.onnx" in _refusal(copy)
+    (copy / "exit1.onnx").write_bytes((exported / "exit1.onnx").read_bytes())
+    (copy / "trunk2+exit2.onnx").unlink()
+    assert "lacks graph file trunk2+exit2.onnx" in _refusal(copy)
     (copy / MANIFEST_NAME).write_text('{"format": "aebnas.export", "vers')
     assert "is not valid JSON" in _refusal(copy)
     (copy / MANIFEST_NAME).unlink()

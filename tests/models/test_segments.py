@@ -3,7 +3,16 @@
 import torch
 
 from aebnas.models import build_network
-from aebnas.models.segments import EXIT, FINAL, TRUNK, network_segments
+from aebnas.models.segments import (
+    EXIT,
+    FINAL,
+    FUSED,
+    NETWORK,
+    TRUNK,
+    fused_segments,
+    network_segments,
+    network_without_exits,
+)
 from aebnas.space import get_space, sample_architectures
 
 SPACE = get_space("aebnas-plus", (28, 32, 36, 40))
@@ -29,3 +38,23 @@ def test_segments_in_order_reproduce_every_exit_and_share_weights():
         assert all(torch.equal(a, b) for a, b in zip(logits, expected, strict=True))
         params = {id(p) for s in segments for p in s.module.parameters()}
         assert params == {id(p) for p in net.parameters()}
+
+
+def test_fused_segments_and_the_whole_network_give_the_same_logits():
+    for arch in sample_architectures(SPACE, 3, seed=6):
+        net = build_network(arch, SPACE, in_channels=1, num_classes=10).eval()
+        k = len(arch.exits)
+        fused = fused_segments(net)
+        assert [(s.role, s.exit_index) for s in fused] == [(FUSED, i) for i in range(k)]
+        x = torch.randn(3, 1, arch.resolution, arch.resolution)
+        with torch.no_grad():
+            expected = net(x)
+            features, logits = x, []
+            for segment in fused:
+                features, exit_logits = segment.module(features)
+                logits.append(exit_logits)
+            logits.append(network_segments(net)[-1].module(features))
+            whole = network_without_exits(net)
+            assert (whole.role, whole.exit_index) == (NETWORK, k)
+            assert torch.equal(whole.module(x), expected[-1])
+        assert all(torch.equal(a, b) for a, b in zip(logits, expected, strict=True))

@@ -43,10 +43,11 @@ def test_bench_json_last_line_is_consistent_with_infer(deployed):
     assert report["measured_speedup"] == pytest.approx(
         report["latency_ms_mean_no_exits"] / report["latency_ms_mean"]
     )
-    assert [row["segment"] for row in report["segments"]] == [
-        s.name for s in runtime.segments
-    ]
+    calls = [f"trunk{k}+exit{k}" for k in range(4)] + ["final"]  # every exit on
+    assert [row["segment"] for row in report["segments"]] == calls
     assert all(row["ms"] > 0 for row in report["segments"])
+    total = sum(row["macs"] for row in report["segments"])
+    assert total == pytest.approx(runtime.card.costs.cumulative()[-1])
 
 
 def test_bench_data_refuses_a_dataset_that_does_not_fit(deployed):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 
 from aebnas.errors import UserError
 from aebnas.runtime import open_runtime
-from aebnas.runtime.engine import RuntimeSegment
+from aebnas.runtime.engine import EarlyExitRuntime
 
 
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
@@ -31,14 +32,14 @@ def test_predictions_and_exits_equal_infer_batched_and_at_batch_1(deployed, back
 def _counting(runtime):
     calls: list[tuple[str, int]] = []
 
-    def wrap(segment):
+    def wrap(step):
         def run(t):
-            calls.append((segment.name, t.shape[0]))
-            return segment.run(t)
+            calls.append((step.name, t.shape[0]))
+            return step.run(t)
 
-        return RuntimeSegment(segment.name, segment.role, run, segment.exit_index)
+        return replace(step, run=run)
 
-    runtime.segments = tuple(wrap(s) for s in runtime.segments)
+    runtime.plan = tuple(wrap(s) for s in runtime.plan)
     return calls
 
 
@@ -49,21 +50,34 @@ def test_batch_1_stops_at_the_exit_taken_and_batches_drop_rows(deployed):
     _, exit_index = net.infer(x, metadata.infer_thresholds)
     first = int((exit_index == 0).nonzero()[0])
     runtime.predict(x[first : first + 1])
-    assert calls == [("trunk0", 1), ("exit0", 1)]
+    assert calls == [("trunk0+exit0", 1)]  # the trunk and its exit in one call
 
     calls.clear()
     runtime.predict(x)
     left_before = [int((exit_index < k).sum()) for k in range(5)]
     sizes = dict(calls)
-    assert "exit1" not in sizes  # switched off: not computed
-    assert sizes["trunk1"] == sizes["trunk2"] == len(x) - left_before[1]
-    assert sizes["trunk3"] == len(x) - left_before[3]
+    assert list(sizes) == ["trunk0+exit0", "trunk1", "trunk2+exit2", "trunk3+exit3", "final"]
+    assert sizes["trunk1"] == sizes["trunk2+exit2"] == len(x) - left_before[1]  # exit 1 is off
+    assert sizes["trunk3+exit3"] == len(x) - left_before[3]
     assert sizes["final"] == len(x) - left_before[4]
+
+
+def test_segments_alone_give_the_same_answers_with_more_calls(deployed):
+    _, _, x, folder, _ = deployed
+    fused = open_runtime(folder)
+    plain = EarlyExitRuntime(fused.segments, fused.card, "onnx")
+    assert [s.name for s in plain.plan] == [
+        "trunk0", "exit0", "trunk1", "trunk2", "exit2", "trunk3", "exit3", "final"
+    ]
+    for runtime in (plain, plain.without_exits()):
+        expected = fused.with_thresholds(runtime.card.thresholds).predict(x)
+        assert all(torch.equal(a, b) for a, b in zip(runtime.predict(x), expected, strict=True))
 
 
 def test_without_exits_is_the_final_head(deployed):
     net, _, x, folder, _ = deployed
     runtime = open_runtime(folder).without_exits()
+    assert [s.name for s in runtime.plan] == ["network"]  # one call of the whole network
     predictions, exit_index = runtime.predict(x[:40])
     with torch.no_grad():
         assert torch.equal(predictions, net(x[:40])[-1].argmax(-1))
