@@ -4,16 +4,19 @@
         [--out benchmarks/results/runtime_layout.md]
 
 Every Pareto member of ``RUN_DIR/pareto.json`` is exported (:mod:`aebnas.export`) and its test
-images are classified one at a time by four runtimes over the same ONNX graphs, the four taking
+images are classified one at a time by five runtimes over the same ONNX graphs, the five taking
 turns image by image (so that load from other processes hits all alike):
 
 - ``fused``: what the runtime does: an exit that is on runs in one call with its trunk;
-- ``segments``: every segment its own call (the segment graphs alone, two calls per exit);
+- ``segments``: every segment its own call (the segment graphs alone, two calls per exit, the
+  confidence computed in torch);
+- ``segments, tensors``: the same, with tensors converted to and from arrays at every call (the
+  runtime before the fused graphs);
 - ``network``: every exit off, the whole network in one call (the runtime's no-exit mode);
 - ``segment chain``: every exit off, the trunks and the final segment one call each.
 
-Printed and written: mean and p50 ms per image of each, the ratios (``segments / fused`` and
-``segment chain / network``) and the measured speed-up of the early exits against both no-exit
+Printed and written: mean and p50 ms per image of each, the ratios to ``fused`` and of
+``segment chain / network``, and the measured speed-up of the early exits against both no-exit
 layouts next to the MAC prediction. Test-split figures are reports only.
 """
 
@@ -23,6 +26,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +43,17 @@ from aebnas.runtime import open_runtime
 from aebnas.runtime.bench import batch1_pass, bench_data
 from aebnas.runtime.engine import EarlyExitRuntime
 
-LAYOUTS = ("fused", "segments", "network", "segment chain")
+LAYOUTS = ("fused", "segments", "segments, tensors", "network", "segment chain")
 
 
 def layouts(runtime: EarlyExitRuntime) -> dict[str, EarlyExitRuntime]:
-    """The four runtimes of the module docstring over ``runtime``'s graphs."""
+    """The runtimes of the module docstring over ``runtime``'s graphs."""
     plain = EarlyExitRuntime(runtime.segments, runtime.card, runtime.backend, runtime.settings)
+    tensors = [replace(s, arrays=None) for s in runtime.segments]
     return {
         "fused": runtime,
         "segments": plain,
+        "segments, tensors": EarlyExitRuntime(tensors, runtime.card, runtime.backend),
         "network": runtime.without_exits(),
         "segment chain": plain.without_exits(),
     }
@@ -63,7 +69,8 @@ def measure_member(
     runtime = open_runtime(folder, "onnx", None, threads)
     data = bench_data(runtime.card, runtime.card.dataset, "test", None, limit)
     passes = batch1_pass(layouts(runtime), data.images, warmup)
-    for early, plain in (("fused", "segments"), ("network", "segment chain")):
+    for early, plain in (("fused", "segments"), ("fused", "segments, tensors"),
+                         ("network", "segment chain")):
         if not torch.equal(passes[early]["pred"], passes[plain]["pred"]):
             raise AssertionError(f"{early} and {plain} disagree on {checkpoint}")
     ms = {name: 1e3 * np.asarray(p["seconds"]) for name, p in passes.items()}
@@ -81,8 +88,9 @@ def measure_member(
 def table(results: list[dict[str, Any]]) -> list[str]:
     lines = [
         "| member | " + " | ".join(f"{name} mean / p50 ms" for name in LAYOUTS)
-        + " | segments / fused | chain / network | speed-up vs network | vs chain | predicted |",
-        "|---:|" + "---:|" * (len(LAYOUTS) + 5),
+        + " | segments / fused | tensors / fused | chain / network | speed-up vs network "
+        "| tensors vs chain | predicted |",
+        "|---:|" + "---:|" * (len(LAYOUTS) + 6),
     ]
     for k, r in enumerate(results):
         mean, p50 = r["mean_ms"], r["p50_ms"]
@@ -90,9 +98,10 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f"| {k} | " + " | ".join(cells)
             + f" | {mean['segments'] / mean['fused']:.3f} "
+            f"| {mean['segments, tensors'] / mean['fused']:.3f} "
             f"| {mean['segment chain'] / mean['network']:.3f} "
             f"| {mean['network'] / mean['fused']:.2f}x "
-            f"| {mean['segment chain'] / mean['segments']:.2f}x "
+            f"| {mean['segment chain'] / mean['segments, tensors']:.2f}x "
             f"| {r['predicted_speedup']:.2f}x |"
         )
     return lines
@@ -124,9 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Run `{args.run_dir}`; command `python benchmarks/runtime_layout.py "
         + " ".join(sys.argv[1:] if argv is None else list(argv))
         + f"`; {results[0]['images']} test images per member, ONNX Runtime CPU provider, "
-        f"{args.threads} thread(s), the four layouts taking turns image by image. Speed-up = "
-        "mean ms of a no-exit layout / mean ms of the early-exit one (fused vs network, "
-        "segments vs chain); predicted = MACs without exits / average MACs.",
+        f"{args.threads} thread(s), the five layouts taking turns image by image. Speed-up = "
+        "mean ms of a no-exit layout / mean ms of the early-exit one (fused vs network; "
+        "segments, tensors vs chain: the runtime before the fused graphs); predicted = MACs "
+        "without exits / average MACs.",
         "",
         *table(results),
         "",

@@ -61,7 +61,7 @@ def exported_runtime(
         net = EarlyExitNetwork(arch, space, channels, classes).eval()
     fmt = OnnxFormat()
     x = torch.zeros(1, channels, arch.resolution, arch.resolution)
-    graphs = write_graphs(fmt, net, x, folder)
+    graphs = write_graphs(fmt, net, x, folder, "margin")
     card = ModelCard(
         arch=arch.canonical,
         dataset="none",

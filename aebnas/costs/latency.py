@@ -62,12 +62,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from aebnas.confidence import score_margin
 from aebnas.costs.macs import ExitCosts, stage_input_sizes
 from aebnas.errors import UserError
 from aebnas.models.backbone import FinalHead, build_stage, build_stem, stage_in_channels
@@ -75,6 +76,9 @@ from aebnas.models.branches import BranchStage, branch_classifier
 from aebnas.registry import Registry
 from aebnas.space.architecture import Architecture, Block, BranchModule, Exit
 from aebnas.space.spaces import BackboneSpec, SearchSpace
+
+if TYPE_CHECKING:  # aebnas.export imports this package
+    from aebnas.export.formats import SegmentRunner
 
 PROFILE_FORMAT = "aebnas.latency-profile"
 PROFILE_VERSION = 3
@@ -210,14 +214,19 @@ class CacheSweep:
 
 
 def onnx_runner(
-    module: nn.Module, example: torch.Tensor, folder: Path, threads: int
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``module`` exported alone to ``folder`` and loaded as the runtime loads a segment."""
+    module: nn.Module,
+    example: torch.Tensor,
+    folder: Path,
+    threads: int,
+    outputs: Sequence[str] = ("y",),
+) -> SegmentRunner:
+    """``module`` exported alone to ``folder`` (its ``outputs`` named) and loaded as the runtime
+    loads a segment; the runtime's batch 1 calls are its ``arrays``."""
     from aebnas.export.onnx import OnnxFormat
 
     fmt = OnnxFormat()
     path = folder / "piece.onnx"
-    fmt.write(module, example, path, "x", ["y"])
+    fmt.write(module, example, path, "x", outputs)
     return fmt.load(path, [PROVIDER], threads)
 
 
@@ -233,8 +242,8 @@ def measure_module(
     alone, input ``example`` ``(1, C, H, W)``, caches swept before each call."""
     with tempfile.TemporaryDirectory(prefix="aebnas-latency-") as tmp:
         runner = onnx_runner(module, example, Path(tmp), threads)
-        x = example.contiguous()
-        return time_calls(lambda: runner(x), warmup, repeats, CacheSweep(), statistic)
+        x = np.ascontiguousarray(example.numpy(), dtype=np.float32)
+        return time_calls(lambda: runner.arrays(x), warmup, repeats, CacheSweep(), statistic)
 
 
 #: Distinct sessions of the calibration chain of :func:`measure_chain`.
@@ -246,34 +255,47 @@ def measure_chain(
 ) -> tuple[float, float]:
     """Per-segment call and per-exit decision cost as the runtime pays them, in ms.
 
-    A chain of :data:`CHAIN` distinct tiny sessions (``(1, classes)`` -> ``(1, classes)``) is
-    timed as it is, and with an exit decision (margin confidence >= threshold) on each output;
-    between chains the caches are swept. Returns ``(chain / CHAIN, (with - without) / CHAIN)``:
-    run one after another, calls and the torch code of the decisions cost more than alone.
+    A chain of :data:`CHAIN` distinct tiny sessions (``(1, classes)`` -> the same and its margin
+    confidence, as a fused graph returns it) is timed as the runtime calls graphs at batch 1
+    (arrays in, arrays out), as it is and with an exit decision (confidence >= threshold) on
+    each output; between chains the caches are swept. Returns ``(chain / CHAIN, (with -
+    without) / CHAIN)``: run one after another, calls cost more than alone.
     """
-    from aebnas.confidence import CONFIDENCES
-
-    measure = CONFIDENCES.get("margin")
     x = torch.zeros(1, num_classes)
+    a = np.zeros((1, num_classes), dtype=np.float32)
     with tempfile.TemporaryDirectory(prefix="aebnas-latency-") as tmp:
         runners = []
         for k in range(CHAIN):
             folder = Path(tmp) / str(k)
             folder.mkdir()
-            runners.append(onnx_runner(nn.Linear(num_classes, num_classes), x, folder, threads))
+            link = _ChainLink(num_classes)
+            runners.append(onnx_runner(link, x, folder, threads, ("y", "confidence")))
 
         def plain() -> None:
             for run in runners:
-                run(x)
+                run.arrays(a)
 
         def deciding() -> None:
             for run in runners:
-                bool(measure(run(x))[0] >= 0.5)
+                _ = float(run.arrays(a)[1][0]) >= 0.5
 
         sweep = CacheSweep()
         without = time_calls(plain, warmup, repeats, sweep, statistic)
         with_decisions = time_calls(deciding, warmup, repeats, sweep, statistic)
     return without / CHAIN, max(with_decisions - without, 0.0) / CHAIN
+
+
+class _ChainLink(nn.Module):
+    """``(1, classes) -> ((1, classes), (1,) margin confidence)``: a graph shaped like a fused
+    one at its smallest."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(num_classes, num_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.linear(x)
+        return y, score_margin(y)
 
 
 # ------------------------------------------------------------------------------ piece keys

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from aebnas import __version__
+from aebnas.confidence import CONFIDENCES, Confidence
 from aebnas.costs import ExitCosts, exit_costs
 from aebnas.data import BatchLoader, load_dataset
 from aebnas.errors import UserError
@@ -49,6 +50,7 @@ TOLERANCE = 1e-4
 #: Images also checked one by one (the graphs' dynamic batch axis at batch 1).
 SINGLE_IMAGES = 4
 IMAGE_INPUT, FEATURE_INPUT, FEATURE_OUTPUT, LOGIT_OUTPUT = "image", "features", "features", "logits"
+FUSED_OUTPUTS = (FEATURE_OUTPUT, LOGIT_OUTPUT, "confidence")
 
 
 class ExportCheckError(UserError):
@@ -62,7 +64,8 @@ class ExportResult:
     Args:
         folder: The export folder.
         manifest: Its manifest.
-        max_abs_diff: Largest absolute logit difference per exit (final last) over the check.
+        max_abs_diff: Largest absolute difference of logits (and computed confidences) per exit
+            (final last) over the check.
     """
 
     folder: Path
@@ -86,7 +89,11 @@ class ExportGraphs:
 
 
 def write_graphs(
-    fmt: SegmentFormat, net: EarlyExitNetwork, example: torch.Tensor, folder: Path
+    fmt: SegmentFormat,
+    net: EarlyExitNetwork,
+    example: torch.Tensor,
+    folder: Path,
+    confidence: str,
 ) -> ExportGraphs:
     """Write every graph of ``net`` (eval mode) in ``fmt`` into ``folder``.
 
@@ -95,6 +102,7 @@ def write_graphs(
         net: The network.
         example: Images ``(B, C, R, R)`` to trace on (each segment sees the features they lead to).
         folder: Destination folder (files ``<segment name><suffix>``).
+        confidence: The confidence measure the fused graphs compute.
     """
     segments = network_segments(net)
     inputs = [example]  # inputs[k]: what trunk k takes (exit k - 1 and the final: the same)
@@ -102,7 +110,8 @@ def write_graphs(
         for segment in segments[:-1:2]:
             inputs.append(segment.module(inputs[-1]))
     chain = [_write(fmt, s, inputs[(i + 1) // 2], i == 0, folder) for i, s in enumerate(segments)]
-    fused = [_write(fmt, s, inputs[k], k == 0, folder) for k, s in enumerate(fused_segments(net))]
+    fused_chain = fused_segments(net, confidence)
+    fused = [_write(fmt, s, inputs[k], k == 0, folder) for k, s in enumerate(fused_chain)]
     network = _write(fmt, network_without_exits(net), example, True, folder)
     return ExportGraphs(tuple(chain), tuple(fused), network)
 
@@ -182,8 +191,9 @@ def export_network(
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     try:
-        graphs = write_graphs(fmt, net, images[:2], partial)
-        diffs = _max_differences(net, load_graphs(fmt, graphs, partial), images)
+        graphs = write_graphs(fmt, net, images[:2], partial, metadata.confidence)
+        runners = load_graphs(fmt, graphs, partial)
+        diffs = _max_differences(net, runners, images, CONFIDENCES.get(metadata.confidence))
         worst = max(diffs)
         if not worst <= tolerance:
             k = diffs.index(worst)
@@ -232,9 +242,7 @@ def _write(
 ) -> SegmentEntry:
     """Write one segment traced on ``example`` (``first``: it takes the image) and describe it."""
     input_name = IMAGE_INPUT if first else FEATURE_INPUT
-    outputs = {TRUNK: (FEATURE_OUTPUT,), FUSED: (FEATURE_OUTPUT, LOGIT_OUTPUT)}.get(
-        segment.role, (LOGIT_OUTPUT,)
-    )
+    outputs = {TRUNK: (FEATURE_OUTPUT,), FUSED: FUSED_OUTPUTS}.get(segment.role, (LOGIT_OUTPUT,))
     path = folder / f"{segment.name}{fmt.suffix}"
     fmt.write(segment.module, example, path, input_name, outputs)
     return SegmentEntry(
@@ -248,38 +256,46 @@ def _write(
     )
 
 
-def _path_logits(runners: LoadedGraphs, x: torch.Tensor) -> list[list[torch.Tensor]]:
-    """Every exit's logits (final last) along each path through the graphs: the segment chain,
-    the fused chain (fused graphs, then the final segment) and the network graph (final only)."""
+def _path_outputs(
+    runners: LoadedGraphs, x: torch.Tensor
+) -> list[tuple[list[torch.Tensor], list[torch.Tensor]]]:
+    """Along each path through the graphs, every exit's logits (final last) and the confidences
+    the graphs computed (intermediate exits): the segment chain, the fused chain (fused graphs,
+    then the final segment) and the network graph (final logits only)."""
     chain, features = [], x
     for k, run in enumerate(runners.segments):
         if k % 2 == 0 and k < len(runners.segments) - 1:
             features = run(features)
         else:
             chain.append(run(features))
-    fused, features = [], x
+    fused, confidences, features = [], [], x
     for run in runners.fused:
-        features, logits = run.outputs(features)
+        features, logits, confidence = run.outputs(features)
         fused.append(logits)
+        confidences.append(confidence)
     fused.append(runners.segments[-1](features))
-    return [chain, fused, [runners.network(x)]]
+    return [(chain, []), (fused, confidences), ([runners.network(x)], [])]
 
 
 @torch.no_grad()
 def _max_differences(
-    net: EarlyExitNetwork, runners: LoadedGraphs, images: torch.Tensor
+    net: EarlyExitNetwork, runners: LoadedGraphs, images: torch.Tensor, measure: Confidence
 ) -> list[float]:
-    """Largest absolute logit difference per exit (final last) over every path, batched and
-    for the first :data:`SINGLE_IMAGES` images one by one."""
+    """Largest absolute difference per exit (final last) of the logits, and of the confidence
+    where a graph computes it, over every path, batched and for the first
+    :data:`SINGLE_IMAGES` images one by one."""
     reference = [lg.float() for lg in net(images)]
     diffs = [0.0] * len(reference)
     batches = [slice(None)] + [slice(i, i + 1) for i in range(min(SINGLE_IMAGES, len(images)))]
     for rows in batches:
-        for path in _path_logits(runners, images[rows]):
-            ends = reference[-len(path) :]  # the network path computes the final exit only
-            offset = len(reference) - len(path)
-            for k, (ref, got) in enumerate(zip(ends, path, strict=True)):
-                diffs[offset + k] = max(diffs[offset + k], float((ref[rows] - got).abs().max()))
+        for logits, confidences in _path_outputs(runners, images[rows]):
+            offset = len(reference) - len(logits)  # the network path computes the final only
+            for k, got in enumerate(logits):
+                diff = float((reference[offset + k][rows] - got).abs().max())
+                diffs[offset + k] = max(diffs[offset + k], diff)
+            for k, got in enumerate(confidences):
+                diff = float((measure(reference[k][rows]) - got).abs().max())
+                diffs[k] = max(diffs[k], diff)
     return diffs
 
 

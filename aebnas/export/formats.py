@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,6 +27,11 @@ class SegmentRunner(Protocol):
 
     def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``(N, ...) ->`` every output of the graph, in the order they were written."""
+        ...
+
+    def arrays(self, x: np.ndarray) -> Sequence[np.ndarray]:
+        """:meth:`outputs` on a C-contiguous float32 array, as arrays (the runtime's batch-1
+        path: no tensor conversions)."""
         ...
 
 

@@ -15,7 +15,8 @@ Layout (JSON object)::
     segments                    in execution order: {"name", "role" (trunk|exit|final), "file",
                                 "sha256", "input", "outputs" (names), "exit" (index or null)}
     fused                       per intermediate exit k, trunk k and exit k as one graph
-                                (role "trunk+exit", outputs features and logits), same fields
+                                (role "trunk+exit", outputs features, logits and the exit's
+                                confidence), same fields
     network                     the whole network with every exit off as one graph (role
                                 "network", image -> final logits), same fields
     exits                       per exit, final last: {"index", "position", "segment",

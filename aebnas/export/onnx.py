@@ -131,8 +131,10 @@ class OnnxSegment:
         return torch.from_numpy(out)
 
     def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        arrays = self.session.run(None, {self.input_name: _array(x)})
-        return tuple(torch.from_numpy(a) for a in arrays)
+        return tuple(torch.from_numpy(a) for a in self.arrays(_array(x)))
+
+    def arrays(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(None, {self.input_name: x})  # type: ignore[no-any-return]
 
 
 def _array(x: torch.Tensor) -> np.ndarray:

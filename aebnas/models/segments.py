@@ -14,8 +14,8 @@ Two shortcuts over the same weights let a runtime make fewer calls (each call of
 graph has a fixed cost that weighs more than the MACs of a small segment):
 
 - :func:`fused_segments`: per intermediate exit ``k``, ``trunk<k>`` and ``exit<k>`` as one module
-  returning ``(features, logits)``: an input leaving at exit ``k`` makes ``k + 1`` calls instead
-  of ``2k + 2``;
+  returning ``(features, logits, confidence)``: an input leaving at exit ``k`` makes ``k + 1``
+  calls instead of ``2k + 2``, and the exit decision is one comparison;
 - :func:`network_without_exits`: the whole network with every exit off (stem, stages, head) as one
   module, for a model whose exits are all off.
 """
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from aebnas.confidence import CONFIDENCES, Confidence
 from aebnas.models.network import EarlyExitNetwork
 
 TRUNK, EXIT, FINAL = "trunk", "exit", "final"
@@ -40,7 +41,7 @@ class Segment:
     Args:
         name: ``trunk<k>``, ``exit<k>`` or ``final``.
         role: :data:`TRUNK` (features -> features), :data:`EXIT` or :data:`FINAL`
-            (features -> logits); :data:`FUSED` (features -> ``(features, logits)``) or
+            (features -> logits); :data:`FUSED` (features -> ``(features, logits, confidence)``) or
             :data:`NETWORK` (image -> final logits) for the shortcuts.
         module: The PyTorch module (shares the network's parameters).
         exit_index: Index of the exit an exit/final/fused segment computes (final and network:
@@ -70,33 +71,38 @@ def network_segments(net: EarlyExitNetwork) -> list[Segment]:
 
 
 class TrunkWithExit(nn.Module):
-    """A trunk and the exit branch after it: ``(N, ...) -> ((N, ...) features, (N, classes)
-    logits)``.
+    """A trunk, the exit branch after it and the exit's confidence: ``(N, ...) -> ((N, ...)
+    features, (N, classes) logits, (N,) confidence)``.
 
     Args:
         trunk: Features -> features (the trunk segment's module).
         branch: Features -> logits (the exit segment's module).
+        confidence: A measure of :data:`aebnas.confidence.CONFIDENCES`, logits -> ``(N,)``.
     """
 
-    def __init__(self, trunk: nn.Module, branch: nn.Module) -> None:
+    def __init__(self, trunk: nn.Module, branch: nn.Module, confidence: Confidence) -> None:
         super().__init__()
         self.trunk = trunk
         self.branch = branch
+        self.confidence = confidence
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         features = self.trunk(x)
-        return features, self.branch(features)
+        logits = self.branch(features)
+        return features, logits, self.confidence(logits)
 
 
-def fused_segments(net: EarlyExitNetwork) -> list[Segment]:
-    """Per intermediate exit ``k``, ``trunk<k>`` and ``exit<k>`` of :func:`network_segments` as one
+def fused_segments(net: EarlyExitNetwork, confidence: str) -> list[Segment]:
+    """Per intermediate exit ``k``, ``trunk<k>`` and ``exit<k>`` of :func:`network_segments` and
+    the ``confidence`` measure (a name in :data:`aebnas.confidence.CONFIDENCES`) as one
     :data:`FUSED` segment ``trunk<k>+exit<k>`` (shared weights)."""
+    measure = CONFIDENCES.get(confidence)
     segments = network_segments(net)
     return [
         Segment(
             f"{trunk.name}+{branch.name}",
             FUSED,
-            TrunkWithExit(trunk.module, branch.module),
+            TrunkWithExit(trunk.module, branch.module, measure),
             branch.exit_index,
         )
         for trunk, branch in zip(segments[:-1:2], segments[1::2], strict=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -20,7 +21,9 @@ from aebnas.errors import UserError
 from aebnas.export import (
     EXPORT_FORMATS,
     ExportGraphs,
+    SegmentEntry,
     SegmentFormat,
+    SegmentRunner,
     load_graphs,
     read_manifest,
 )
@@ -69,11 +72,17 @@ def graphs_runtime(
     """A runtime over the graph files ``graphs`` in ``folder``, fused and whole-network graphs
     included (execution ``providers``, ``threads`` intra-op threads; ``None``: the default)."""
     loaded = load_graphs(fmt, graphs, folder, providers, threads)
-    segments = [
-        RuntimeSegment(entry.name, entry.role, run, entry.exit)
-        for entry, run in zip(graphs.segments, loaded.segments, strict=True)
-    ]
-    shortcuts = Shortcuts(tuple(run.outputs for run in loaded.fused), loaded.network)
+
+    def segment(
+        entry: SegmentEntry, runner: SegmentRunner, tensors: Callable[..., Any]
+    ) -> RuntimeSegment:
+        return RuntimeSegment(entry.name, entry.role, tensors, entry.exit, runner.arrays)
+
+    pairs = zip(graphs.segments, loaded.segments, strict=True)
+    segments = [segment(entry, run, run) for entry, run in pairs]
+    pairs = zip(graphs.fused, loaded.fused, strict=True)
+    fused = tuple(segment(entry, run, run.outputs) for entry, run in pairs)
+    shortcuts = Shortcuts(fused, segment(graphs.network, loaded.network, loaded.network))
     settings: dict[str, object] = {
         "providers": list(providers or ["CPUExecutionProvider"]),
         "intra_op_threads": threads if threads is not None else "default",

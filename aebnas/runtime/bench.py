@@ -127,20 +127,25 @@ def segment_profile(
     """Mean batch-1 latency (ms) and MMACs of every call the runtime makes with every exit on
     (its :attr:`~EarlyExitRuntime.plan`; each call runs whatever the input, none leaves)."""
     plan = runtime.with_thresholds([1.0] * (runtime.card.num_exits - 1)).plan
+    on_arrays = all(step.segment.arrays is not None for step in plan)  # as predict at batch 1
     costs = runtime.card.costs
     seconds = [0.0] * len(plan)
     count = min(count, len(images))
     for i in range(-5, count):
-        features = images[i % count : i % count + 1]
+        features: Any = images[i % count : i % count + 1]
+        if on_arrays:
+            features = np.ascontiguousarray(features.numpy(), dtype=np.float32)
         for j, step in enumerate(plan):
+            run = step.segment.arrays if on_arrays else step.run
+            assert run is not None
             start = time.perf_counter()
-            out = step.run(features)
+            out = run(features)
             if i >= 0:
                 seconds[j] += time.perf_counter() - start
-            if step.role == TRUNK:
-                features = out
-            elif step.role == FUSED:
+            if step.role == FUSED or (step.role == TRUNK and on_arrays):
                 features = out[0]
+            elif step.role == TRUNK:
+                features = out
     rows = []
     trunk = 0  # backbone stages run so far end at exit ``trunk - 1``
     for step, total in zip(plan, seconds, strict=True):

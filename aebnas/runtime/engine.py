@@ -82,38 +82,43 @@ def is_on(threshold: float | None) -> bool:
     return threshold is not None and threshold <= 1.0
 
 
+ArrayRunner = Callable[[np.ndarray], Sequence[np.ndarray]]
+"""A graph on a C-contiguous float32 array, every output as an array (batch-1 fast path)."""
+
+
 @dataclass(frozen=True)
 class RuntimeSegment:
-    """One segment as the runtime calls it.
+    """One graph as the runtime calls it.
 
     Args:
-        name: Segment name (``trunk0``, ``exit0``, ..., ``final``).
-        role: ``trunk``, ``exit`` or ``final``.
-        run: ``(N, ...) float32 -> (N, ...)``: features for a trunk, logits otherwise.
-        exit_index: The exit an exit/final segment computes; ``None`` for trunks.
+        name: Segment name (``trunk0``, ``exit0``, ..., ``final``; ``trunk<k>+exit<k>`` and
+            ``network`` for the shortcuts).
+        role: ``trunk`` (features out), ``exit`` or ``final`` (logits out), ``trunk+exit``
+            (the tuple ``(features, logits, confidence)`` out) or ``network`` (final logits out).
+        run: ``(N, ...) float32 tensor ->`` its output(s).
+        exit_index: The exit whose logits come out; ``None`` for trunks.
+        arrays: The same graph on arrays (:data:`ArrayRunner`); ``None``: tensors only.
     """
 
     name: str
     role: str
-    run: Callable[[torch.Tensor], torch.Tensor]
+    run: Callable[[torch.Tensor], Any]
     exit_index: int | None = None
-
-
-FusedRunner = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
-"""Trunk ``k`` and exit ``k`` in one call: features ``(N, ...)`` -> ``(features, logits)``."""
+    arrays: ArrayRunner | None = None
 
 
 @dataclass(frozen=True)
 class Shortcuts:
-    """Runners over the same weights that save calls (see :mod:`aebnas.models.segments`).
+    """Graphs over the same weights that save calls (see :mod:`aebnas.models.segments`).
 
     Args:
-        fused: Per intermediate exit ``k``, trunk ``k`` and exit ``k`` in one call; empty: none.
-        network: The whole network with every exit off in one call (image -> final logits).
+        fused: Per intermediate exit ``k``, trunk ``k``, exit ``k`` and its confidence in one
+            call (role ``trunk+exit``); empty: none.
+        network: The whole network with every exit off in one call (role ``network``).
     """
 
-    fused: tuple[FusedRunner, ...] = ()
-    network: Callable[[torch.Tensor], torch.Tensor] | None = None
+    fused: tuple[RuntimeSegment, ...] = ()
+    network: RuntimeSegment | None = None
 
 
 @dataclass(frozen=True)
@@ -121,20 +126,26 @@ class Step:
     """One call of the runtime's plan.
 
     Args:
-        name: What runs (a segment name, ``trunk<k>+exit<k>`` or ``network``).
-        role: ``trunk`` (features out), ``exit`` (logits out), ``trunk+exit`` (features and
-            logits out) or ``final`` (the final logits out).
-        run: The runner.
+        segment: The graph it calls.
+        role: ``trunk``, ``exit``, ``trunk+exit`` or ``final`` (the final logits out: the final
+            segment or the network).
         exit_index: The exit whose logits come out; -1 for a trunk.
         threshold: The exit's threshold (inputs leave at confidence ``>=`` it); infinite for a
             trunk and the final segment.
     """
 
-    name: str
+    segment: RuntimeSegment
     role: str
-    run: Callable[[torch.Tensor], Any]
     exit_index: int = -1
     threshold: float = math.inf
+
+    @property
+    def name(self) -> str:
+        return self.segment.name
+
+    @property
+    def run(self) -> Callable[[torch.Tensor], Any]:
+        return self.segment.run
 
 
 class EarlyExitRuntime:
@@ -142,15 +153,17 @@ class EarlyExitRuntime:
 
     The calls the runtime makes (:attr:`plan`) follow the thresholds: an exit that is off costs
     nothing; an exit that is on runs with its trunk in one call when ``shortcuts`` has the fused
-    graph (else as two calls); with every exit off the network runs in one call when
-    ``shortcuts`` has it (else as the trunks and the final segment).
+    graph, which also computes the exit's confidence (else as two calls and the confidence in
+    torch); with every exit off the network runs in one call when ``shortcuts`` has it (else as
+    the trunks and the final segment). At batch 1, when every call of the plan runs on arrays,
+    the input stays an array from call to call.
 
     Args:
         segments: Segments in execution order.
         card: The model's description (thresholds and confidence are taken from it).
         backend: Name of the backend that built the runners (for reports).
         settings: Backend settings worth reporting (threads, providers).
-        shortcuts: Runners that save calls (none: every segment is its own call).
+        shortcuts: Graphs that save calls (none: every segment is its own call).
     """
 
     def __init__(
@@ -165,9 +178,9 @@ class EarlyExitRuntime:
         if roles != [TRUNK, EXIT] * (card.num_exits - 1) + [FINAL]:
             raise ValueError(f"segment roles {roles} do not fit {card.num_exits} exits")
         self.shortcuts = shortcuts or Shortcuts()
-        if self.shortcuts.fused and len(self.shortcuts.fused) != card.num_exits - 1:
-            count = len(self.shortcuts.fused)
-            raise ValueError(f"{count} fused runners for {card.num_exits} exits")
+        fused = [(s.role, s.exit_index) for s in self.shortcuts.fused]
+        if fused and fused != [(FUSED, k) for k in range(card.num_exits - 1)]:
+            raise ValueError(f"fused graphs {fused} do not fit {card.num_exits} exits")
         self.segments = tuple(segments)
         self.card = card
         self.backend = backend
@@ -176,24 +189,30 @@ class EarlyExitRuntime:
         self.plan = self._plan()
 
     def _plan(self) -> tuple[Step, ...]:
-        active = self.card.active
-        final = self.segments[-1]
-        last = Step(final.name, FINAL, final.run, self.card.num_exits - 1)
-        if not any(active) and self.shortcuts.network is not None:
-            return (Step("network", FINAL, self.shortcuts.network, self.card.num_exits - 1),)
+        last = self.card.num_exits - 1
+        network = self.shortcuts.network
+        if not any(self.card.active) and network is not None:
+            return (Step(network, FINAL, last),)
         steps = []
-        for k, on in enumerate(active):
+        for k, threshold in enumerate(self.card.thresholds):
             trunk, branch = self.segments[2 * k], self.segments[2 * k + 1]
-            threshold = self.card.thresholds[k]
-            if threshold is None or not on:
-                steps.append(Step(trunk.name, TRUNK, trunk.run))
+            if threshold is None or not is_on(threshold):
+                steps.append(Step(trunk, TRUNK))
             elif self.shortcuts.fused:
-                name = f"{trunk.name}+{branch.name}"
-                steps.append(Step(name, FUSED, self.shortcuts.fused[k], k, threshold))
+                steps.append(Step(self.shortcuts.fused[k], FUSED, k, threshold))
             else:
-                steps.append(Step(trunk.name, TRUNK, trunk.run))
-                steps.append(Step(branch.name, EXIT, branch.run, k, threshold))
-        return (*steps, last)
+                steps += [Step(trunk, TRUNK), Step(branch, EXIT, k, threshold)]
+        return (*steps, Step(self.segments[-1], FINAL, last))
+
+    @property
+    def plan(self) -> tuple[Step, ...]:
+        """The calls :meth:`predict` makes, in order (for the current thresholds)."""
+        return self._steps
+
+    @plan.setter
+    def plan(self, steps: Sequence[Step]) -> None:
+        self._steps = tuple(steps)
+        self._arrays_only = all(step.segment.arrays is not None for step in self._steps)
 
     def with_thresholds(self, thresholds: Sequence[float | None]) -> EarlyExitRuntime:
         """The same runners with other thresholds (one per intermediate exit)."""
@@ -220,6 +239,8 @@ class EarlyExitRuntime:
         """
         n = x.shape[0]
         if n == 1:
+            if self._arrays_only:
+                return self._predict_array(np.ascontiguousarray(x.numpy(), dtype=np.float32))
             return self._predict_one(x)
         predictions = torch.empty(n, dtype=torch.long)
         exit_index = torch.empty(n, dtype=torch.long)
@@ -234,10 +255,11 @@ class EarlyExitRuntime:
                 exit_index[remaining] = step.exit_index
                 break
             if step.role == FUSED:
-                features, logits = step.run(features)
+                features, logits, confidence = step.run(features)
             else:
                 logits = step.run(features)
-            leave = self.measure(logits) >= step.threshold
+                confidence = self.measure(logits)
+            leave = confidence >= step.threshold
             predictions[remaining[leave]] = logits[leave].argmax(dim=-1)
             exit_index[remaining[leave]] = step.exit_index
             if bool(leave.all()):
@@ -259,9 +281,38 @@ class EarlyExitRuntime:
             if step.role == FINAL:
                 return step.run(features).argmax(dim=-1), torch.tensor([step.exit_index])
             if step.role == FUSED:
-                features, logits = step.run(features)
+                features, logits, confidence = step.run(features)
             else:
                 logits = step.run(features)
-            if bool(self.measure(logits)[0] >= step.threshold):
+                confidence = self.measure(logits)
+            if bool(confidence[0] >= step.threshold):
                 return logits.argmax(dim=-1), torch.tensor([step.exit_index])
         raise AssertionError("the final segment always answers")
+
+    def _predict_array(self, x: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_predict_one` on arrays from call to call (every step has an array runner):
+        no tensor conversions between the calls, the decision a float comparison."""
+        features = x
+        for step in self.plan:
+            run = step.segment.arrays
+            assert run is not None  # _arrays_only
+            outputs = run(features)
+            if step.role == TRUNK:
+                features = outputs[0]
+                continue
+            if step.role == FINAL:
+                return _answer(outputs[0], step.exit_index)
+            if step.role == FUSED:
+                features, logits, confidence = outputs
+                leaves = float(confidence[0]) >= step.threshold
+            else:
+                logits = outputs[0]
+                leaves = bool(self.measure(torch.from_numpy(logits))[0] >= step.threshold)
+            if leaves:
+                return _answer(logits, step.exit_index)
+        raise AssertionError("the final segment always answers")
+
+
+def _answer(logits: np.ndarray, exit_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(prediction, exit)`` as int64 ``(1,)`` tensors from logits ``(1, classes)``."""
+    return torch.tensor([int(logits[0].argmax())]), torch.tensor([exit_index])

@@ -49,7 +49,7 @@ def test_exported_graphs_equal_pytorch_for_every_exit(arch, digits, tmp_path):
     assert [s.role for s in manifest.segments] == ["trunk", "exit"] * k + ["final"]
     fused = [(s.name, s.exit) for s in manifest.fused]
     assert fused == [(f"trunk{i}+exit{i}", i) for i in range(k)]
-    assert [s.outputs for s in manifest.fused] == [("features", "logits")] * k
+    assert [s.outputs for s in manifest.fused] == [("features", "logits", "confidence")] * k
     assert (manifest.network.role, manifest.network.input) == ("network", "image")
     assert [e.position for e in manifest.exits] == [*net.exit_positions, 5]
     assert manifest.thresholds == metadata.thresholds
@@ -69,8 +69,8 @@ def test_every_path_through_the_graphs_is_checked(digits, tmp_path, monkeypatch)
     images = real_images(digits, metadata.resolution, 16)
     original = exporter.fused_segments
 
-    def scaled_fused(net):
-        segments = original(net)
+    def scaled_fused(net, confidence):
+        segments = original(net, confidence)
         for s in segments:
             s.module.branch = torch.nn.Sequential(s.module.branch, _Scale(1.5))
         return segments

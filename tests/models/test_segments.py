@@ -2,6 +2,7 @@
 
 import torch
 
+from aebnas.confidence import score_margin
 from aebnas.models import build_network
 from aebnas.models.segments import (
     EXIT,
@@ -44,14 +45,15 @@ def test_fused_segments_and_the_whole_network_give_the_same_logits():
     for arch in sample_architectures(SPACE, 3, seed=6):
         net = build_network(arch, SPACE, in_channels=1, num_classes=10).eval()
         k = len(arch.exits)
-        fused = fused_segments(net)
+        fused = fused_segments(net, "margin")
         assert [(s.role, s.exit_index) for s in fused] == [(FUSED, i) for i in range(k)]
         x = torch.randn(3, 1, arch.resolution, arch.resolution)
         with torch.no_grad():
             expected = net(x)
             features, logits = x, []
             for segment in fused:
-                features, exit_logits = segment.module(features)
+                features, exit_logits, confidence = segment.module(features)
+                assert torch.equal(confidence, score_margin(exit_logits))
                 logits.append(exit_logits)
             logits.append(network_segments(net)[-1].module(features))
             whole = network_without_exits(net)

@@ -33,11 +33,17 @@ def _counting(runtime):
     calls: list[tuple[str, int]] = []
 
     def wrap(step):
+        segment = step.segment
+
         def run(t):
             calls.append((step.name, t.shape[0]))
-            return step.run(t)
+            return segment.run(t)
 
-        return replace(step, run=run)
+        def arrays(a):
+            calls.append((step.name, a.shape[0]))
+            return segment.arrays(a)
+
+        return replace(step, segment=replace(segment, run=run, arrays=arrays))
 
     runtime.plan = tuple(wrap(s) for s in runtime.plan)
     return calls
