@@ -5,14 +5,30 @@
 :mod:`aebnas.runtime.bench`).
 """
 
-from aebnas.runtime.backends import BACKENDS, open_checkpoint, open_export, open_runtime
-from aebnas.runtime.engine import EarlyExitRuntime, ModelCard, RuntimeSegment, is_on
+from aebnas.runtime.backends import (
+    BACKENDS,
+    graphs_runtime,
+    open_checkpoint,
+    open_export,
+    open_runtime,
+)
+from aebnas.runtime.engine import (
+    EarlyExitRuntime,
+    ModelCard,
+    RuntimeSegment,
+    Shortcuts,
+    Step,
+    is_on,
+)
 
 __all__ = [
     "BACKENDS",
     "EarlyExitRuntime",
     "ModelCard",
     "RuntimeSegment",
+    "Shortcuts",
+    "Step",
+    "graphs_runtime",
     "is_on",
     "open_checkpoint",
     "open_export",
