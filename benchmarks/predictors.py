@@ -3,7 +3,8 @@
     nice -n 10 .venv/bin/python benchmarks/predictors.py \
         [--data data/surrogates/fashion-mnist-aebnas-plus-low.jsonl] \
         [--models xgb,gp,mlp,exits,usage-gp] [--train-sizes 25,50,100,200] [--folds 5] [--seed 0] \
-        [--noise data/surrogates/fashion-mnist-aebnas-plus-low-noise.jsonl]
+        [--noise data/surrogates/fashion-mnist-aebnas-plus-low-noise.jsonl] \
+        [--validation-ceiling benchmarks/results/validation_ceiling.json]
 
 For each target (validation accuracy, average MACs), train size and model: Kendall tau, Spearman,
 RMSE, MAPE, 90%-interval coverage and precision at the top 10%, averaged over ``--folds`` random
@@ -12,7 +13,10 @@ train/test splits (the same splits for every model). Writes ``benchmarks/results
 ``benchmarks/results/predictors_learning_curve.png``, and prints the markdown. ``--noise`` names
 an archive of the same architectures trained with other seeds: the seed-to-seed agreement (and the
 Kendall tau / MAPE a perfect predictor of the seed-averaged value would reach against one seed)
-is the ceiling no predictor can pass, drawn on the learning curves.
+is the ceiling no predictor can pass, drawn on the learning curves. It counts only the seed's
+noise; ``--validation-ceiling`` names the ``--json`` output of ``benchmarks/validation_ceiling.py``
+for the archive, whose ceiling also counts which images the validation split holds (the lower,
+true ceiling of an inherited archive): drawn too, with the goal "within 90% of it".
 
 Goals: accuracy Kendall tau >= 0.85 with 100 training records; average-MACs MAPE <= 5%.
 
@@ -30,6 +34,7 @@ the goals of that archive (Kendall tau >= 0.80, MAPE <= 5%), written to
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -46,8 +51,12 @@ from aebnas.archive import read_archive
 from aebnas.errors import UserError, run_cli
 from aebnas.predictors.cli import parse_list, parse_sizes
 from aebnas.predictors.evaluation import evaluate_archive, format_value, markdown_table
-from aebnas.predictors.features import TARGETS
+from aebnas.predictors.features import TARGETS, load_training_data
 from aebnas.predictors.metrics import NoiseCeiling, noise_ceiling
+
+#: The ceiling of ``benchmarks/validation_ceiling.py --json`` that counts every noise it measured.
+VALIDATION_CEILING_KEY = "sampling + calibration-seed noise"
+CEILING_SHARE = 0.9
 
 DEFAULT_ARCHIVE = "data/surrogates/fashion-mnist-aebnas-plus-low.jsonl"
 DEFAULT_MODELS = "xgb,gp,mlp,exits,usage-gp"
@@ -91,6 +100,7 @@ def plot_learning_curves(
     path: Path,
     ceilings: dict[str, NoiseCeiling],
     goal_tau: float = GOAL_TAU,
+    validation_tau: float | None = None,
 ) -> None:
     """Accuracy Kendall tau and average-MACs MAPE against train size, one line per model."""
     import matplotlib
@@ -113,6 +123,8 @@ def plot_learning_curves(
             ceiling = ceilings[target]
             value = ceiling.predictor_tau if key == "kendall_tau" else ceiling.mape / math.sqrt(2)
             ax.axhline(value, color="red", linestyle=":", label="seed-noise ceiling")
+        if key == "kendall_tau" and validation_tau is not None:
+            ax.axhline(validation_tau, color="purple", linestyle="-.", label="validation ceiling")
         ax.set_xlabel("training records")
         ax.set_ylabel("Kendall tau" if key == "kendall_tau" else "MAPE (%)")
         ax.set_title(f"{target}: {'Kendall tau' if key == 'kendall_tau' else 'MAPE'}")
@@ -133,8 +145,10 @@ def report(
     seconds: float,
     command: str = "",
     goal_tau: float = GOAL_TAU,
+    validation: dict[str, Any] | None = None,
 ) -> str:
-    """The markdown report (``command``: the invocation that produced it)."""
+    """The markdown report (``command``: the invocation that produced it; ``validation``: the
+    ``--json`` output of ``benchmarks/validation_ceiling.py``)."""
     lines = [
         "# Predictor benchmark",
         "",
@@ -154,7 +168,61 @@ def report(
     ]
     if ceilings:
         lines += ["## Seed-noise ceiling", "", *ceiling_lines(ceilings), ""]
+    if validation is not None:
+        lines += ["## Validation ceiling", "", *validation_lines(rows, models, validation), ""]
     return "\n".join(lines)
+
+
+def read_validation_ceiling(path: str, n_records: int) -> dict[str, Any]:
+    """The ``--json`` output of ``benchmarks/validation_ceiling.py`` for an archive of
+    ``n_records`` ok records.
+
+    Raises:
+        UserError: Missing or unreadable file, or one measured on another archive size.
+    """
+    try:
+        data = json.loads(Path(path).read_text().strip().splitlines()[-1])
+        rows = int(data["archive"]["rows"])
+        tau = float(data["ceilings"][VALIDATION_CEILING_KEY]["kendall_tau"])
+    except (OSError, IndexError, KeyError, TypeError, ValueError) as err:
+        raise UserError(
+            f"--validation-ceiling {path} is not the --json output of "
+            f"benchmarks/validation_ceiling.py ({type(err).__name__}); run it with --json"
+        ) from None
+    if rows != n_records:
+        raise UserError(
+            f"--validation-ceiling {path} was measured on an archive of {rows} rows, this one has "
+            f"{n_records}; measure it on this archive"
+        )
+    return {**data, "kendall_tau": tau}
+
+
+def validation_lines(
+    rows: Sequence[dict[str, Any]], models: Sequence[str], validation: dict[str, Any]
+) -> list[str]:
+    """Markdown bullets: the validation ceiling and each model's accuracy tau as a share of it."""
+    tau = validation["kendall_tau"]
+    halves = validation["halves"]
+    lines = [
+        f"- Two disjoint halves of the {halves['validation_images']} validation images rank "
+        f"{halves['candidates']} re-evaluated candidates at Kendall tau "
+        f"{halves['tau_tuned_halves']:.3f}; with the calibration-seed noise, no predictor of the "
+        f"architecture can rank this archive's accuracy above about **{tau:.3f}** "
+        "(`benchmarks/validation_ceiling.py`)."
+    ]
+    for model in models:
+        own = [r for r in rows if r["target"] == "accuracy" and r["model"] == model]
+        at = [r for r in own if r["train_size"] == GOAL_TAU_SIZE]
+        if not at:
+            continue
+        share = at[0]["kendall_tau"] / tau
+        met = share >= CEILING_SHARE
+        lines.append(
+            f"- accuracy kendall_tau of {model} with {GOAL_TAU_SIZE} training records: "
+            f"{at[0]['kendall_tau']:.3f} = {100 * share:.0f}% of the validation ceiling (goal >= "
+            f"{100 * CEILING_SHARE:.0f}%: {'met' if met else 'NOT met'})"
+        )
+    return lines
 
 
 def noise_ceilings(archive: str, noise: str | None) -> dict[str, NoiseCeiling]:
@@ -196,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--name", help="result file stem (default predictors, or predictors_cifar10_reference)"
     )
     parser.add_argument("--noise", help="archive of the same architectures with other seeds")
+    parser.add_argument(
+        "--validation-ceiling", help="the --json output of benchmarks/validation_ceiling.py"
+    )
     args = parser.parse_args(argv)
     reference = args.reference_cifar10
     if reference and args.data:
@@ -219,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     )
     stem = args.name or stem
+    validation = None
+    if args.validation_ceiling:  # checked before the minutes of evaluation
+        n_records = load_training_data(args.data, "accuracy").meta["n_records"]
+        validation = read_validation_ceiling(args.validation_ceiling, n_records)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     rows, meta = evaluate_archive(
@@ -236,10 +311,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ceilings = noise_ceilings(args.data, args.noise)
     command = "python benchmarks/predictors.py " + " ".join(sys.argv[1:] if argv is None else argv)
     seconds = time.perf_counter() - start
-    text = report(rows, meta, models, args.folds, ceilings, seconds, command.strip(), goal_tau)
+    text = report(
+        rows, meta, models, args.folds, ceilings, seconds, command.strip(), goal_tau, validation
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.md").write_text(text + "\n")
-    plot_learning_curves(rows, out / f"{stem}_learning_curve.png", ceilings, goal_tau)
+    validation_tau = None if validation is None else validation["kendall_tau"]
+    plot_learning_curves(
+        rows, out / f"{stem}_learning_curve.png", ceilings, goal_tau, validation_tau
+    )
     print(text)
     print(f"wrote {out / f'{stem}.md'} and {out / f'{stem}_learning_curve.png'}")
     return 0
