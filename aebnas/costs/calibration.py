@@ -43,6 +43,8 @@ from aebnas.space import Architecture, SearchSpace, sample_architectures
 
 DEFAULT_CALIBRATION_ARCHS, DEFAULT_CALIBRATION_SEED = 12, 1000
 WARMUP = 20
+#: Confidence of the calibration networks: margin never reaches a threshold of 1.0.
+CALIBRATION_CONFIDENCE = "margin"
 
 
 def exported_runtime(
@@ -61,7 +63,7 @@ def exported_runtime(
         net = EarlyExitNetwork(arch, space, channels, classes).eval()
     fmt = OnnxFormat()
     x = torch.zeros(1, channels, arch.resolution, arch.resolution)
-    graphs = write_graphs(fmt, net, x, folder, "margin")
+    graphs = write_graphs(fmt, net, x, folder, CALIBRATION_CONFIDENCE)
     card = ModelCard(
         arch=arch.canonical,
         dataset="none",
@@ -70,7 +72,7 @@ def exported_runtime(
         mean=(0.0,) * channels,
         std=(1.0,) * channels,
         class_names=tuple(str(c) for c in range(classes)),
-        confidence="margin",
+        confidence=CALIBRATION_CONFIDENCE,
         thresholds=(1.0,) * len(arch.exit_positions),
         costs=exit_costs(arch, space, channels, classes),
     )

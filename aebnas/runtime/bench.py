@@ -126,8 +126,8 @@ def segment_profile(
 ) -> list[dict[str, Any]]:
     """Mean batch-1 latency (ms) and MMACs of every call the runtime makes with every exit on
     (its :attr:`~EarlyExitRuntime.plan`; each call runs whatever the input, none leaves)."""
-    plan = runtime.with_thresholds([1.0] * (runtime.card.num_exits - 1)).plan
-    on_arrays = all(step.segment.arrays is not None for step in plan)  # as predict at batch 1
+    every_exit_on = runtime.with_thresholds([1.0] * (runtime.card.num_exits - 1))
+    plan, on_arrays = every_exit_on.plan, every_exit_on.on_arrays  # as predict at batch 1
     costs = runtime.card.costs
     seconds = [0.0] * len(plan)
     count = min(count, len(images))

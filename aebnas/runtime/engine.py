@@ -214,6 +214,12 @@ class EarlyExitRuntime:
         self._steps = tuple(steps)
         self._arrays_only = all(step.segment.arrays is not None for step in self._steps)
 
+    @property
+    def on_arrays(self) -> bool:
+        """Whether every call of :attr:`plan` runs on arrays (the batch-1 path of
+        :meth:`predict` then passes arrays from call to call)."""
+        return self._arrays_only
+
     def with_thresholds(self, thresholds: Sequence[float | None]) -> EarlyExitRuntime:
         """The same runners with other thresholds (one per intermediate exit)."""
         if len(thresholds) != self.card.num_exits - 1:
